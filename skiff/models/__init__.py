@@ -1,0 +1,1 @@
+"""Object models shared by the CLI, the controller and the agent."""

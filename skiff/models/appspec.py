@@ -1,0 +1,181 @@
+"""The normalised app: what a compose file means once loaded and validated.
+
+Field names follow the compose specification so that ``skiff config`` prints a file
+compose itself would accept. Short syntaxes (``"8080:80"``, ``"data:/var/lib"``,
+``command: echo hi``) are expanded to their long forms by skiff.manifest; nothing here
+holds an unparsed string where a structure is meant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+from skiff.models.codec import encode
+
+Protocol = Literal["tcp", "udp"]
+PublishMode = Literal["ingress", "host"]
+MountType = Literal["volume", "bind", "tmpfs"]
+RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    """One published or exposed container port (compose long syntax)."""
+
+    target: int
+    published: int | None = None
+    protocol: Protocol = "tcp"
+    host_ip: str | None = None
+    mode: PublishMode = "ingress"
+
+
+@dataclass(frozen=True)
+class VolumeOptions:
+    nocopy: bool = False
+
+
+@dataclass(frozen=True)
+class BindOptions:
+    create_host_path: bool = False
+
+
+@dataclass(frozen=True)
+class TmpfsOptions:
+    size: int | None = None  # bytes
+    mode: int | None = None
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A volume, bind or tmpfs mount (compose long syntax); bind sources are absolute."""
+
+    type: MountType
+    target: str
+    source: str | None = None
+    read_only: bool = False
+    volume: VolumeOptions | None = None
+    bind: BindOptions | None = None
+    tmpfs: TmpfsOptions | None = None
+
+
+@dataclass(frozen=True)
+class ServiceNetwork:
+    aliases: list[str] = field(default_factory=list)
+    ipv4_address: str | None = None
+
+
+@dataclass(frozen=True)
+class ResourceLimits:
+    cpus: float | None = None
+    memory: int | None = None  # bytes
+    pids: int | None = None
+
+
+@dataclass(frozen=True)
+class ResourceReservations:
+    cpus: float | None = None
+    memory: int | None = None  # bytes
+
+
+@dataclass(frozen=True)
+class Resources:
+    limits: ResourceLimits | None = None
+    reservations: ResourceReservations | None = None
+
+
+@dataclass(frozen=True)
+class Deploy:
+    replicas: int = 1
+    resources: Resources | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """Desired state of one service, as compose describes it."""
+
+    image: str
+    command: list[str] | None = None
+    entrypoint: list[str] | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    ports: list[PortMapping] = field(default_factory=list)
+    volumes: list[Mount] = field(default_factory=list)
+    networks: dict[str, ServiceNetwork] = field(default_factory=dict)
+    deploy: Deploy = field(default_factory=Deploy)
+    restart: RestartPolicy | None = None
+    stop_signal: str | None = None
+    stop_grace_period: str | None = None  # a compose duration, canonical form ("1m30s")
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    privileged: bool = False
+    read_only: bool = False
+    init: bool = False
+
+    @property
+    def replicas(self) -> int:
+        return self.deploy.replicas
+
+    def container_hash(self) -> str:
+        """Hash of everything that shapes a replica's container.
+
+        Two specs with the same hash run the same container, so a task is replaced only
+        when this changes (scaling alone never replaces a running replica).
+        """
+        data = encode(self)
+        deploy = dict(data.get("deploy", {}))
+        deploy.pop("replicas", None)
+        deploy.pop("labels", None)
+        data["deploy"] = deploy
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class IpamConfig:
+    subnet: str | None = None
+    gateway: str | None = None
+    ip_range: str | None = None
+
+
+@dataclass(frozen=True)
+class Ipam:
+    driver: str | None = None
+    config: list[IpamConfig] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    name: str
+    driver: str | None = None
+    driver_opts: dict[str, str] = field(default_factory=dict)
+    ipam: Ipam | None = None
+    internal: bool = False
+    attachable: bool = False
+    external: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    name: str
+    driver: str | None = None
+    driver_opts: dict[str, str] = field(default_factory=dict)
+    external: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """A whole normalised compose file."""
+
+    name: str
+    services: dict[str, ServiceSpec] = field(default_factory=dict)
+    networks: dict[str, NetworkSpec] = field(default_factory=dict)
+    volumes: dict[str, VolumeSpec] = field(default_factory=dict)
