@@ -35,12 +35,22 @@ class Conflict(StoreError):
 class Compacted(StoreError):
     """History at the requested revision was compacted away: relist, then watch."""
 
-    def __init__(self, requested: int, compact_revision: int) -> None:
+    def __init__(self, requested: int, compact_revision: int = 0) -> None:
+        # etcd names the compact revision to a watch, not to a read: 0 means "not told".
+        upto = f" up to {compact_revision}" if compact_revision > 0 else ""
         super().__init__(
-            f"resourceVersion {requested} is too old (history compacted up to "
-            f"{compact_revision}); list again and watch from the list's resourceVersion")
+            f"resourceVersion {requested} is too old (history compacted{upto}); "
+            "list again and watch from the list's resourceVersion")
         self.requested = requested
         self.compact_revision = compact_revision
+
+
+class LeaseNotFound(StoreError):
+    """A write named a lease that expired or was revoked (or never existed)."""
+
+    def __init__(self, lease_id: int) -> None:
+        super().__init__(f"lease {lease_id:x} not found (expired or revoked)")
+        self.lease_id = lease_id
 
 
 class Unavailable(StoreError):

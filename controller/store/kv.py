@@ -73,7 +73,7 @@ class KVStore(Protocol):
     async def txn(self, compares: list[Compare], ops: list[Op]) -> TxnResult: ...
 
     def watch(self, prefix: str, start_revision: int) -> AsyncIterator[KVEvent]:
-        """Changes under ``prefix`` from ``start_revision`` (inclusive), forever.
+        """Changes under ``prefix`` from ``start_revision`` (inclusive; 0: from now), forever.
 
         Survives reconnects by resuming after the last revision it delivered. Raises
         ``Compacted`` when history at ``start_revision`` is gone: relist, then watch.
