@@ -1,0 +1,46 @@
+"""POST /api/v1/apply: validate a compose document on the server and store the app."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from aiohttp import web
+
+from controller.api.errors import ApiError, bad_request, invalid
+from controller.api.state import STORE
+from controller.apply import apply_app
+from controller.auth.policy import allowed
+from skiff.manifest import ManifestError, load_document
+from skiff.models.codec import encode
+
+
+async def apply(request: web.Request) -> web.Response:
+    if not allowed(request["principal"], "apply", "App"):
+        raise ApiError(403, "Forbidden", "not allowed to apply apps")
+    body = await request.json()
+    if not isinstance(body, dict) or "manifest" not in body:
+        raise bad_request('expected {"manifest": {...compose document...}, "dryRun": false}')
+    source = body.get("source") or "<api>"
+    dry_run = body.get("dryRun", False)
+    expect = body.get("resourceVersion")
+    if not isinstance(source, str) or not isinstance(dry_run, bool):
+        raise bad_request("source must be a string and dryRun a boolean")
+    if expect is not None and (isinstance(expect, bool) or not isinstance(expect, int)):
+        raise bad_request("resourceVersion must be an integer")
+    try:
+        loaded = load_document(body["manifest"], source=source)
+    except ManifestError as exc:
+        problems = [dataclasses.asdict(p) for p in exc.problems]
+        raise invalid(f"{source}: invalid manifest\n{exc}", problems) from None
+    result = await apply_app(request.app[STORE], loaded.app, dry_run=dry_run,
+                             resource_version=expect)
+    out: dict[str, Any] = {
+        "action": result.action,
+        "dryRun": result.dry_run,
+        "app": encode(result.app),
+        "services": [encode(s) for s in result.services],
+        "otherChanges": result.other_changes,
+        "warnings": loaded.warnings,
+    }
+    return web.json_response(out)

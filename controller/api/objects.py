@@ -1,0 +1,215 @@
+"""REST per kind: list, get, watch (NDJSON), update (compare-and-swap) and delete."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+from typing import Any
+
+from aiohttp import web
+
+from controller.api.errors import ApiError, bad_request, from_exception, invalid
+from controller.api.state import STORE
+from controller.auth.policy import Verb, allowed
+from controller.store.objects import ObjectStore
+from skiff.manifest import ManifestError, load_document, to_compose
+from skiff.models.codec import DecodeError, decode, encode
+from skiff.models.kinds import APP, NODE, Kind, UnknownKind, kind_for
+from skiff.models.objects import API_VERSION, App, Node
+
+BOOKMARK_SECONDS = 10.0
+
+
+def _kind(request: web.Request, verb: Verb) -> Kind:
+    try:
+        kind = kind_for(request.match_info["kind"])
+    except UnknownKind as exc:
+        raise ApiError(404, "NotFound", str(exc)) from None
+    if not allowed(request["principal"], verb, kind.name):
+        raise ApiError(403, "Forbidden", f"not allowed to {verb} {kind.plural}")
+    return kind
+
+
+def _name(request: web.Request, kind: Kind) -> tuple[str, str | None]:
+    app = request.match_info.get("app")
+    name = request.match_info["name"]
+    if kind.namespaced and app is None:
+        raise bad_request(f"{kind.plural} are named APP/NAME")
+    if not kind.namespaced and app is not None:
+        raise ApiError(404, "NotFound", f"{kind.plural} are not named APP/NAME")
+    return name, app
+
+
+def _int_param(request: web.Request, key: str) -> int | None:
+    raw = request.query.get(key)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"query parameter {key}={raw!r} is not an integer") from None
+    if value < 0:
+        raise bad_request(f"query parameter {key}={raw!r} must not be negative")
+    return value
+
+
+def _matches(request: web.Request, obj: Any) -> bool:
+    q = request.query
+    if "app" in q and obj.metadata.app != q["app"]:
+        return False
+    spec = getattr(obj, "spec", None)
+    if "service" in q and getattr(spec, "service", None) != q["service"]:
+        return False
+    return not ("node" in q and getattr(spec, "node_name", None) != q["node"])
+
+
+async def list_or_watch(request: web.Request) -> web.StreamResponse:
+    watching = request.query.get("watch", "").lower() in ("1", "true", "yes")
+    kind = _kind(request, "watch" if watching else "list")
+    store = request.app[STORE]
+    if watching:
+        return await _watch(request, store, kind)
+    objs, revision = await store.list(kind, request.query.get("app"))
+    return web.json_response({
+        "kind": f"{kind.name}List", "apiVersion": API_VERSION,
+        "metadata": {"resourceVersion": revision},
+        "items": [encode(o) for o in objs if _matches(request, o)],
+    })
+
+
+_NOTHING = object()
+
+
+async def _watch(request: web.Request, store: ObjectStore, kind: Kind) -> web.StreamResponse:
+    """Stream changes as lines of JSON. Without resourceVersion the current objects come
+    first as ADDED; with one, changes after it (410 Expired if it was compacted)."""
+    since = _int_param(request, "resourceVersion")
+    app = request.query.get("app")
+    initial: list[Any] = []
+    listed = since is None
+    if since is None:
+        initial, since = await store.list(kind, app)
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1024)
+
+    async def pump() -> None:
+        try:
+            async for event in store.watch(kind, app, resource_version=since):
+                await queue.put(event)
+        except Exception as exc:
+            await queue.put(exc)
+        else:
+            await queue.put(None)
+
+    pumper = asyncio.create_task(pump())
+    try:
+        # Give the watch a moment to open, so "too old" is an HTTP 410, not a stream line.
+        try:
+            item = await asyncio.wait_for(queue.get(), 0.05)
+        except TimeoutError:
+            item = _NOTHING
+        if isinstance(item, Exception):
+            raise from_exception(item)
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(request)
+        last = since
+
+        async def send(event_type: str, obj: dict[str, Any]) -> None:
+            line = json.dumps({"type": event_type, "object": obj}).encode() + b"\n"
+            await response.write(line)
+
+        if listed:
+            for obj in initial:
+                if _matches(request, obj):
+                    await send("ADDED", encode(obj))
+            # Marks the end of the initial list: resume from here, not from an object's.
+            await send("BOOKMARK", {"metadata": {"resourceVersion": since}})
+        while True:
+            if item is _NOTHING:
+                try:
+                    item = await asyncio.wait_for(queue.get(), BOOKMARK_SECONDS)
+                except TimeoutError:
+                    await send("BOOKMARK", {"metadata": {"resourceVersion": last}})
+                    continue
+            if item is None:
+                break
+            if isinstance(item, Exception):
+                await send("ERROR", from_exception(item).body())
+                break
+            last = item.revision
+            if _matches(request, item.object):
+                obj = encode(item.object)
+                # A deleted object's own version is older than its deletion; resume after it.
+                obj["metadata"]["resourceVersion"] = item.revision
+                await send(item.type, obj)
+            item = _NOTHING
+        return response
+    except ConnectionResetError:
+        return response  # the client went away
+    finally:
+        pumper.cancel()
+        with contextlib.suppress(BaseException):
+            await pumper
+
+
+async def get_object(request: web.Request) -> web.Response:
+    kind = _kind(request, "get")
+    name, app = _name(request, kind)
+    obj = await request.app[STORE].get(kind, name, app)
+    return web.json_response(encode(obj))
+
+
+async def delete_object(request: web.Request) -> web.Response:
+    kind = _kind(request, "delete")
+    if kind.name == "Service":
+        raise ApiError(405, "MethodNotAllowed",
+                       "services belong to their app: remove the service from the manifest "
+                       "and apply, or delete the app")
+    name, app = _name(request, kind)
+    store = request.app[STORE]
+    obj = await store.get(kind, name, app)
+    await store.delete(kind, name, app, resource_version=_int_param(request, "resourceVersion"))
+    return web.json_response(encode(obj))
+
+
+async def update_object(request: web.Request) -> web.Response:
+    """Replace labels and spec of an app or node, if its resourceVersion still matches."""
+    kind = _kind(request, "update")
+    if kind not in (APP, NODE):
+        raise ApiError(405, "MethodNotAllowed",
+                       f"{kind.plural} are written by the controller; change the app instead")
+    name, app = _name(request, kind)
+    body = await request.json()
+    try:
+        sent = decode(kind.cls, body)
+    except DecodeError as exc:
+        raise invalid(f"not a valid {kind.name}: {exc}",
+                      [{"path": exc.path, "message": exc.message}]) from None
+    if sent.metadata.name != name:
+        raise bad_request(f"metadata.name {sent.metadata.name!r} does not match the URL {name!r}")
+    if not sent.metadata.resource_version:
+        raise bad_request("an update needs metadata.resourceVersion (read, change, write back)")
+    store = request.app[STORE]
+    current = await store.get(kind, name, app)
+    meta = dataclasses.replace(current.metadata, labels=sent.metadata.labels,
+                               resource_version=sent.metadata.resource_version)
+    if isinstance(sent, App):
+        spec = _validated_app_spec(sent)
+        meta = dataclasses.replace(meta, generation=meta.generation + (spec != current.spec))
+        new: Any = dataclasses.replace(current, metadata=meta, spec=spec)
+    else:
+        assert isinstance(sent, Node)
+        new = dataclasses.replace(current, metadata=meta, spec=sent.spec)
+    stored = await store.update(new)
+    return web.json_response(encode(stored))
+
+
+def _validated_app_spec(app: App) -> Any:
+    try:
+        result = load_document(to_compose(app.spec), source=f"apps/{app.metadata.name}")
+    except ManifestError as exc:
+        raise invalid(str(exc), [dataclasses.asdict(p) for p in exc.problems]) from None
+    if result.app.name != app.metadata.name:
+        raise bad_request("spec.name must equal metadata.name")
+    return result.app

@@ -1,0 +1,30 @@
+"""Wires informers to reconcilers and runs them all while this controller leads."""
+
+from __future__ import annotations
+
+import asyncio
+
+from controller.reconcilers.apps import AppReconciler
+from controller.reconcilers.informer import Informer
+from controller.reconcilers.services import ServiceReconciler
+from controller.scheduler.loop import BinderLoop
+from controller.store.objects import ObjectStore
+from skiff.models.kinds import APP, NODE, SERVICE, TASK
+
+
+async def run_reconcilers(store: ObjectStore) -> None:
+    apps, services = Informer(store, APP), Informer(store, SERVICE)
+    tasks, nodes = Informer(store, TASK), Informer(store, NODE)
+    informers = (apps, services, tasks, nodes)
+    loops = (
+        AppReconciler(store, apps, services),
+        ServiceReconciler(store, services, tasks),
+        BinderLoop(store, tasks, nodes),
+    )
+    async with asyncio.TaskGroup() as group:
+        for informer in informers:
+            group.create_task(informer.run())
+        # Reconcile only from a full picture, or a half-filled cache reads as "missing".
+        await asyncio.gather(*(i.synced.wait() for i in informers))
+        for loop in loops:
+            group.create_task(loop.run())

@@ -1,0 +1,56 @@
+"""App → Services: which Service objects an app's spec asks for, as a pure plan."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from skiff.models.objects import App, ObjectMeta, Service
+
+
+@dataclass(frozen=True)
+class AppPlan:
+    create: list[Service] = field(default_factory=list)
+    update: list[Service] = field(default_factory=list)
+    delete: list[Service] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.create or self.update or self.delete)
+
+
+def desired_service(app: App, name: str) -> Service:
+    spec = app.spec.services[name]
+    return Service(
+        metadata=ObjectMeta(name=name, app=app.metadata.name, owner_uid=app.metadata.uid,
+                            labels={"skiff.app": app.metadata.name}),
+        spec=spec,
+    )
+
+
+def plan_app(app: App | None, services: list[Service]) -> AppPlan:
+    """Services to create, update (spec changed: generation + 1) and delete.
+
+    ``app`` None means the app is gone, so every service it owned goes too. A service
+    whose owner uid differs belongs to an earlier app of the same name and is replaced.
+    """
+    if app is None:
+        return AppPlan(delete=sorted(services, key=lambda s: s.metadata.name))
+    current = {s.metadata.name: s for s in services}
+    create, update, delete = [], [], []
+    for name in sorted(app.spec.services):
+        want = desired_service(app, name)
+        have = current.get(name)
+        if have is None:
+            create.append(want)
+        elif have.metadata.owner_uid != app.metadata.uid:
+            delete.append(have)
+        elif have.spec != want.spec or have.metadata.labels != want.metadata.labels:
+            meta = dataclasses.replace(
+                have.metadata, labels=want.metadata.labels,
+                generation=have.metadata.generation + (have.spec != want.spec))
+            update.append(dataclasses.replace(have, metadata=meta, spec=want.spec))
+    for name in sorted(current):
+        if name not in app.spec.services:
+            delete.append(current[name])
+    return AppPlan(create=create, update=update, delete=delete)

@@ -1,0 +1,61 @@
+"""Keeps each service's Tasks matching its replicas and spec, and its status current."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import secrets
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any
+
+from controller.reconcilers.informer import Informer
+from controller.reconcilers.replicas import plan_replicas
+from controller.reconcilers.runner import Reconciler
+from controller.reconcilers.status import service_status
+from controller.store.errors import NotFound
+from controller.store.objects import ObjectStore
+from skiff.models.kinds import TASK
+from skiff.models.objects import Service, Task
+
+
+def _task_id() -> str:
+    return secrets.token_hex(5)
+
+
+class ServiceReconciler(Reconciler):
+    name = "services"
+
+    def __init__(self, store: ObjectStore, services: Informer, tasks: Informer,
+                 new_id: Callable[[], str] = _task_id) -> None:
+        super().__init__()
+        self.store = store
+        self.services = services
+        self.tasks = tasks
+        self.new_id = new_id
+        tasks.add_index("service", lambda t: (t.metadata.app, t.spec.service))
+        services.add_handler(lambda _t, s: self.enqueue((s.metadata.app, s.metadata.name)))
+        tasks.add_handler(lambda _t, t: self.enqueue((t.metadata.app, t.spec.service)))
+
+    def all_keys(self) -> Iterable[Hashable]:
+        keys = {(s.metadata.app, s.metadata.name) for s in self.services.items()}
+        keys |= {(t.metadata.app, t.spec.service) for t in self.tasks.items()}
+        return sorted(keys)
+
+    async def reconcile(self, key: Any) -> None:
+        app, name = key
+        service: Service | None = self.services.get(f"{app}/{name}")
+        tasks: list[Task] = self.tasks.by_index("service", key)
+        plan = plan_replicas(service, tasks, self.new_id)
+        for task in plan.create:
+            await self.store.create(task)
+        for task in plan.shutdown:
+            await self.store.update(task)
+        for task in plan.delete:
+            with contextlib.suppress(NotFound):
+                await self.store.delete(TASK, task.metadata.name, task.metadata.app,
+                                        resource_version=task.metadata.resource_version)
+        if service is None or not plan.empty:
+            return
+        status = service_status(service, tasks)
+        if status != service.status:
+            await self.store.update(dataclasses.replace(service, status=status))

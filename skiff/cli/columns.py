@@ -1,0 +1,95 @@
+"""What `skiff get` shows of each kind, as table columns (wide adds more)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from skiff.cli.output import age
+from skiff.models.objects import App, Node, Service, Task
+
+
+def _ports(svc: Service) -> str:
+    out = []
+    for p in svc.spec.ports:
+        head = f"{p.host_ip}:" if p.host_ip else ""
+        pub = f"{head}{p.published}->" if p.published else ""
+        out.append(f"{pub}{p.target}/{p.protocol}")
+    return ",".join(out) or "-"
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f}Gi" if n else "-"
+
+
+Columns = list[tuple[str, Callable[[Any], str]]]
+
+APP_COLUMNS: Columns = [
+    ("NAME", lambda a: a.metadata.name),
+    ("SERVICES", lambda a: str(len(a.spec.services))),
+    ("RUNNING", lambda a: f"{sum(c.running for c in a.status.services.values())}/"
+                          f"{sum(s.replicas for s in a.spec.services.values())}"),
+    ("GENERATION", lambda a: f"{a.status.observed_generation}/{a.metadata.generation}"),
+    ("AGE", lambda a: age(a.metadata.created_at)),
+]
+SERVICE_COLUMNS: Columns = [
+    ("APP", lambda s: s.metadata.app or ""),
+    ("NAME", lambda s: s.metadata.name),
+    ("IMAGE", lambda s: s.spec.image),
+    ("REPLICAS", lambda s: f"{s.status.running}/{s.spec.replicas}"),
+    ("PORTS", _ports),
+    ("AGE", lambda s: age(s.metadata.created_at)),
+]
+SERVICE_WIDE: Columns = [
+    ("GENERATION", lambda s: f"{s.status.observed_generation}/{s.metadata.generation}"),
+    ("SPEC", lambda s: s.spec.container_hash()),
+]
+TASK_COLUMNS: Columns = [
+    ("APP", lambda t: t.metadata.app or ""),
+    ("NAME", lambda t: t.metadata.name),
+    ("NODE", lambda t: t.spec.node_name or "-"),
+    ("DESIRED", lambda t: t.spec.desired_state),
+    ("STATE", lambda t: t.status.state),
+    ("AGE", lambda t: age(t.metadata.created_at)),
+    ("MESSAGE", lambda t: t.status.message or ""),
+]
+TASK_WIDE: Columns = [
+    ("CONTAINER", lambda t: (t.status.container_id or "-")[:12]),
+    ("IP", lambda t: t.status.ip or "-"),
+    ("EXIT", lambda t: "-" if t.status.exit_code is None else str(t.status.exit_code)),
+    ("RESTARTS", lambda t: str(t.status.restarts)),
+]
+NODE_COLUMNS: Columns = [
+    ("NAME", lambda n: n.metadata.name),
+    ("STATUS", lambda n: ("Ready" if n.status.ready else "NotReady")
+     + (",SchedulingDisabled" if n.spec.unschedulable else "")),
+    ("ADDRESS", lambda n: n.status.address or "-"),
+    ("CPUS", lambda n: f"{n.status.capacity.cpus:g}"),
+    ("MEMORY", lambda n: _gib(n.status.capacity.memory)),
+    ("AGE", lambda n: age(n.metadata.created_at)),
+]
+NODE_WIDE: Columns = [
+    ("LABELS", lambda n: ",".join(f"{k}={v}" for k, v in sorted(n.metadata.labels.items()))
+     or "-"),
+]
+
+_BY_CLASS: dict[type, tuple[Columns, Columns]] = {
+    App: (APP_COLUMNS, []),
+    Service: (SERVICE_COLUMNS, SERVICE_WIDE),
+    Task: (TASK_COLUMNS, TASK_WIDE),
+    Node: (NODE_COLUMNS, NODE_WIDE),
+}
+
+
+def columns_for(cls: type, wide: bool) -> Columns:
+    base, extra = _BY_CLASS[cls]
+    if not wide:
+        return base
+    # MESSAGE reads best last, after the wide columns.
+    if base and base[-1][0] == "MESSAGE":
+        return base[:-1] + extra + base[-1:]
+    return base + extra
+
+
+def row(columns: Columns, obj: Any) -> list[str]:
+    return [fn(obj) for _, fn in columns]

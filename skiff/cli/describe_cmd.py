@@ -1,0 +1,129 @@
+"""skiff describe KIND NAME: one object in words, with the tasks behind it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from skiff.cli.columns import TASK_COLUMNS, TASK_WIDE, row
+from skiff.cli.context import EXIT_OK, client
+from skiff.cli.get_cmd import parse_kind, split_name
+from skiff.cli.output import Table, age
+from skiff.models.codec import decode
+from skiff.models.kinds import TASK
+from skiff.models.objects import App, Node, Service, Task
+
+
+def _field(label: str, value: Any, indent: int = 0) -> None:
+    print(f"{' ' * indent}{label + ':':<20} {value}")
+
+
+def _meta(obj: Any) -> None:
+    m = obj.metadata
+    _field("Name", m.name)
+    if m.app:
+        _field("App", m.app)
+    _field("Labels", ", ".join(f"{k}={v}" for k, v in sorted(m.labels.items())) or "-")
+    _field("Created", f"{m.created_at} ({age(m.created_at)} ago)")
+    _field("Generation", m.generation)
+    _field("ResourceVersion", m.resource_version)
+
+
+def _tasks_table(tasks: list[Task]) -> None:
+    if not tasks:
+        print("  (none)")
+        return
+    cols = TASK_COLUMNS[1:-1] + TASK_WIDE[:2] + TASK_COLUMNS[-1:]
+    table = Table([h for h, _ in cols])
+    table.print([row(cols, t) for t in sorted(tasks, key=lambda t: (t.spec.service,
+                                                                    t.spec.slot))])
+
+
+def _describe_app(app: App, tasks: list[Task]) -> None:
+    _meta(app)
+    _field("Observed generation", app.status.observed_generation)
+    print("Services:")
+    for name, spec in sorted(app.spec.services.items()):
+        count = app.status.services.get(name)
+        running = count.running if count else 0
+        print(f"  {name:<18} {spec.image:<30} {running}/{spec.replicas} running")
+    print("Tasks:")
+    _tasks_table(tasks)
+
+
+def _describe_service(svc: Service, tasks: list[Task]) -> None:
+    _meta(svc)
+    spec = svc.spec
+    _field("Image", spec.image)
+    _field("Command", " ".join(spec.command) if spec.command else "(image default)")
+    if spec.entrypoint:
+        _field("Entrypoint", " ".join(spec.entrypoint))
+    _field("Replicas", f"{svc.status.running} running / {spec.replicas} desired "
+                       f"({svc.status.pending} pending)")
+    _field("Spec hash", spec.container_hash())
+    if spec.environment:
+        print("Environment:")
+        for k, v in sorted(spec.environment.items()):
+            print(f"  {k}={v}")
+    if spec.ports:
+        print("Ports:")
+        for p in spec.ports:
+            print(f"  {p.published or '-'} -> {p.target}/{p.protocol} ({p.mode})")
+    if spec.volumes:
+        print("Mounts:")
+        for m in spec.volumes:
+            print(f"  {m.type} {m.source or '(anonymous)'} -> {m.target}"
+                  f"{' (ro)' if m.read_only else ''}")
+    print("Networks:", ", ".join(sorted(spec.networks)) or "-")
+    print("Tasks:")
+    _tasks_table(tasks)
+
+
+def _describe_task(task: Task) -> None:
+    _meta(task)
+    _field("Service", task.spec.service)
+    _field("Slot", task.spec.slot)
+    _field("Node", task.spec.node_name or "(not scheduled)")
+    _field("Desired state", task.spec.desired_state)
+    _field("State", task.status.state)
+    _field("Message", task.status.message or "-")
+    _field("Container", task.status.container_id or "-")
+    _field("IP", task.status.ip or "-")
+    _field("Exit code", "-" if task.status.exit_code is None else task.status.exit_code)
+    _field("Restarts", task.status.restarts)
+    _field("Image", task.spec.container.image)
+    _field("Spec hash", task.spec.spec_hash)
+
+
+def _describe_node(node: Node) -> None:
+    _meta(node)
+    _field("Ready", node.status.ready)
+    _field("Schedulable", not node.spec.unschedulable)
+    _field("Address", node.status.address or "-")
+    _field("Capacity", f"{node.status.capacity.cpus:g} CPUs, "
+                       f"{node.status.capacity.memory} bytes")
+    _field("Last heartbeat", node.status.last_heartbeat or "-")
+    _field("Message", node.status.message or "-")
+
+
+async def cmd_describe(args: argparse.Namespace) -> int:
+    kind = parse_kind(args.kind)
+    name, app = split_name(kind, args.name)
+    async with client(args) as api:
+        obj = decode(kind.cls, await api.get(kind, name, app))
+        if isinstance(obj, App | Service):
+            app_name = obj.metadata.name if isinstance(obj, App) else obj.metadata.app
+            filters = {"app": app_name}
+            if isinstance(obj, Service):
+                filters["service"] = obj.metadata.name
+            listed = await api.list(TASK, **filters)
+            tasks = [decode(Task, t) for t in listed["items"]]
+            if isinstance(obj, App):
+                _describe_app(obj, tasks)
+            else:
+                _describe_service(obj, tasks)
+        elif isinstance(obj, Task):
+            _describe_task(obj)
+        else:
+            _describe_node(obj)
+    return EXIT_OK

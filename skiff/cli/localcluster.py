@@ -1,0 +1,135 @@
+"""`skiff up` / `skiff down`: a private etcd and a controller on this machine.
+
+Both run detached (their own session, logs under the state directory) so they outlive
+the command; ``up.json`` records their pids and ports for ``down``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from controller.store.etcd_server import start_etcd, stop_pid
+from skiff.cli.context import CliError
+from skiff.client.config import ClientConfig, write_config
+
+
+def default_state_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/skiff")
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "skiff"
+
+
+@dataclass
+class Running:
+    etcd_pid: int
+    etcd_port: int
+    controller_pid: int
+    controller_port: int
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_state(state_dir: Path) -> Running | None:
+    try:
+        return Running(**json.loads((state_dir / "up.json").read_text()))
+    except (FileNotFoundError, ValueError, TypeError):
+        return None
+
+
+def _log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _wait_healthy(url: str, token: str, pid: int, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    req = urllib.request.Request(url + "/healthz", headers={"Authorization": f"Bearer {token}"})
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            raise CliError(f"the controller exited during start-up; its log:\n{_log_tail(log)}")
+        try:
+            with urllib.request.urlopen(req, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise CliError(f"the controller did not answer at {url} within {timeout:.0f}s; its log:\n"
+                   f"{_log_tail(log)}")
+
+
+def up(state_dir: Path, etcd_port: int, port: int, config_path: Path | None) -> str:
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    logs = state_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    url = f"http://127.0.0.1:{port}"
+    token_file = state_dir / "controller" / "admin.token"
+    running = _read_state(state_dir)
+    if running and _alive(running.etcd_pid) and _alive(running.controller_pid):
+        token = token_file.read_text().strip()
+        write_config(ClientConfig(server=f"http://127.0.0.1:{running.controller_port}",
+                                  token=token), config_path)
+        return "skiff is already up"
+    if running:
+        down(state_dir)
+
+    etcd = start_etcd(state_dir / "etcd", client_port=etcd_port, peer_port=etcd_port + 1,
+                      log_path=logs / "etcd.log", detach=True)
+    controller_log = logs / "controller.log"
+    with open(controller_log, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "skiff.cli.main", "controller",
+             "--etcd", f"127.0.0.1:{etcd.port}", "--listen", f"127.0.0.1:{port}",
+             "--state-dir", str(state_dir / "controller")],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    state = Running(etcd.pid, etcd.port, proc.pid, port)
+    (state_dir / "up.json").write_text(json.dumps(asdict(state)))
+    deadline = time.monotonic() + 20
+    while not token_file.exists():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            down(state_dir)
+            raise CliError(f"the controller did not start; its log:\n{_log_tail(controller_log)}")
+        time.sleep(0.05)
+    token = token_file.read_text().strip()
+    try:
+        _wait_healthy(url, token, proc.pid, controller_log, timeout=20)
+    except CliError:
+        down(state_dir)
+        raise
+    path = write_config(ClientConfig(server=url, token=token), config_path)
+    return f"skiff is up: controller {url}, etcd 127.0.0.1:{etcd.port}; CLI config {path}"
+
+
+def down(state_dir: Path, purge: bool = False) -> str:
+    running = _read_state(state_dir)
+    if running is None:
+        message = "skiff is not running"
+    else:
+        stop_pid(running.controller_pid, timeout=10)
+        stop_pid(running.etcd_pid, timeout=10)
+        (state_dir / "up.json").unlink(missing_ok=True)
+        message = "skiff is down"
+    if purge and state_dir.exists():
+        shutil.rmtree(state_dir)
+        message += f"; removed {state_dir}"
+    return message

@@ -1,0 +1,172 @@
+"""The `skiff` command: parse arguments, run one command, map errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from skiff import __version__
+from skiff.cli.context import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError
+from skiff.client.api import ApiError
+from skiff.client.config import ConfigError
+
+
+def _host_port(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    try:
+        return (host if sep and host else default_host), int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}") from None
+
+
+def _client_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--server", help="controller URL (default: from the config file)")
+    p.add_argument("--token", help="API token (default: from the config file)")
+    p.add_argument("--config", help="CLI config file (default: $SKIFF_CONFIG or "
+                                    "~/.config/skiff/config)")
+
+
+def _manifest_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("-f", "--file", required=required, help="compose file (- for stdin)")
+    p.add_argument("-p", "--project-name", help="app name (default: the file's name key, "
+                                                "else its folder)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="skiff", description="A small Kubernetes that "
+                                     "speaks Docker Compose.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("apply", help="create or update an app from a compose file")
+    _manifest_flags(p)
+    _client_flags(p)
+    p.add_argument("--dry-run", action="store_true", help="show what would change")
+    p.add_argument("-v", "--verbose", action="store_true", help="list field changes")
+
+    p = sub.add_parser("config", help="validate a compose file and print it normalised")
+    _manifest_flags(p)
+    p.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml")
+    p.add_argument("-q", "--quiet", action="store_true", help="only validate")
+
+    p = sub.add_parser("get", help="list objects: apps, services, tasks, nodes")
+    p.add_argument("kind")
+    p.add_argument("name", nargs="?", help="NAME, or APP/NAME for services and tasks")
+    p.add_argument("--app", help="only objects of this app")
+    p.add_argument("-o", "--output", choices=("json", "yaml", "wide", "name"))
+    p.add_argument("-w", "--watch", action="store_true", help="then stream changes")
+    _client_flags(p)
+
+    p = sub.add_parser("describe", help="show one object in detail")
+    p.add_argument("kind")
+    p.add_argument("name")
+    _client_flags(p)
+
+    p = sub.add_parser("delete", help="delete an app (or a task, or a node)")
+    p.add_argument("kind", nargs="?")
+    p.add_argument("name", nargs="?")
+    _manifest_flags(p, required=False)
+    _client_flags(p)
+    p.add_argument("--wait", action=argparse.BooleanOptionalAction, default=True,
+                   help="wait until the app's services and tasks are gone (default)")
+    p.add_argument("--timeout", type=float, default=120.0)
+    p.add_argument("--ignore-not-found", action="store_true")
+
+    p = sub.add_parser("version", help="client and server versions")
+    _client_flags(p)
+
+    p = sub.add_parser("up", help="start etcd and a controller on this machine")
+    p.add_argument("--state-dir", type=Path)
+    p.add_argument("--etcd-port", type=int, default=12379)
+    p.add_argument("--port", type=int, default=7480)
+    p.add_argument("--config", help="where to write the CLI config")
+
+    p = sub.add_parser("down", help="stop what `skiff up` started")
+    p.add_argument("--state-dir", type=Path)
+    p.add_argument("--purge", action="store_true", help="also delete all stored state")
+
+    p = sub.add_parser("controller", help="run the controller (API server, reconcilers)")
+    p.add_argument("--etcd", type=_host_port, default=("127.0.0.1", 2379), metavar="HOST:PORT")
+    p.add_argument("--listen", type=_host_port, default=("127.0.0.1", 7480),
+                   metavar="HOST:PORT")
+    p.add_argument("--state-dir", type=Path, default=Path("/var/lib/skiff/controller"))
+    p.add_argument("--client-config", type=Path,
+                   help="write a CLI config here when the admin token is first made")
+    return parser
+
+
+def _run_async(fn: Callable[[argparse.Namespace], Any], args: argparse.Namespace) -> int:
+    return asyncio.run(fn(args))
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    cmd = args.command
+    if cmd == "apply":
+        from skiff.cli.apply_cmd import cmd_apply
+        return _run_async(cmd_apply, args)
+    if cmd == "config":
+        from skiff.cli.apply_cmd import cmd_config
+        return cmd_config(args)
+    if cmd == "get":
+        from skiff.cli.get_cmd import cmd_get
+        return _run_async(cmd_get, args)
+    if cmd == "describe":
+        from skiff.cli.describe_cmd import cmd_describe
+        return _run_async(cmd_describe, args)
+    if cmd == "delete":
+        from skiff.cli.delete_cmd import cmd_delete
+        return _run_async(cmd_delete, args)
+    if cmd == "version":
+        return _run_async(_version, args)
+    if cmd in ("up", "down"):
+        from skiff.cli import localcluster
+        from skiff.client.config import default_config_path
+        state = args.state_dir or localcluster.default_state_dir()
+        if cmd == "up":
+            config = Path(args.config) if args.config else default_config_path()
+            print(localcluster.up(state, args.etcd_port, args.port, config))
+        else:
+            print(localcluster.down(state, purge=args.purge))
+        return EXIT_OK
+    if cmd == "controller":
+        from controller.main import ControllerSettings, run
+        run(ControllerSettings(
+            etcd_host=args.etcd[0], etcd_port=args.etcd[1],
+            listen_host=args.listen[0], listen_port=args.listen[1],
+            state_dir=args.state_dir, client_config=args.client_config))
+        return EXIT_OK
+    raise CliError(f"unknown command {cmd!r}", EXIT_USAGE)
+
+
+async def _version(args: argparse.Namespace) -> int:
+    from skiff.cli.context import client
+    print(f"client: skiff {__version__}")
+    async with client(args) as api:
+        info = await api.version()
+    print(f"server: skiff {info['version']} ({info['api']})")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return dispatch(args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except ApiError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
