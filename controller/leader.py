@@ -20,10 +20,13 @@ log = logging.getLogger(__name__)
 
 
 class LeaderElector:
-    def __init__(self, kv: KVStore, identity: str, ttl: int = 10) -> None:
+    def __init__(self, kv: KVStore, identity: str, ttl: int = 10,
+                 renew_every: float | None = None) -> None:
         self.kv = kv
         self.identity = identity
         self.ttl = ttl
+        # Renew three times per TTL, so one slow round trip never loses the lease.
+        self.renew_every = renew_every if renew_every is not None else ttl / 3
         self.is_leader = False
 
     async def _campaign(self) -> int | None:
@@ -39,7 +42,7 @@ class LeaderElector:
         """Keep the lease alive; return when it is lost."""
         deadline = asyncio.get_running_loop().time() + self.ttl
         while True:
-            await asyncio.sleep(self.ttl / 3)
+            await asyncio.sleep(self.renew_every)
             try:
                 if await self.kv.keepalive(lease) <= 0:
                     return
@@ -59,7 +62,7 @@ class LeaderElector:
                 await asyncio.sleep(1.0)
                 continue
             if lease is None:
-                await asyncio.sleep(self.ttl / 3)
+                await asyncio.sleep(self.renew_every)
                 continue
             log.info("%s is the leader", self.identity)
             self.is_leader = True

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from controller.api.errors import ApiError, bad_request, invalid
+from controller.api.middleware import PRINCIPAL
 from controller.api.state import STORE
 from controller.apply import apply_app
 from controller.auth.policy import allowed
@@ -16,7 +17,7 @@ from skiff.models.codec import encode
 
 
 async def apply(request: web.Request) -> web.Response:
-    if not allowed(request["principal"], "apply", "App"):
+    if not allowed(request[PRINCIPAL], "apply", "App"):
         raise ApiError(403, "Forbidden", "not allowed to apply apps")
     body = await request.json()
     if not isinstance(body, dict) or "manifest" not in body:

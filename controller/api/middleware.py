@@ -9,12 +9,13 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from controller.api.errors import ApiError, from_exception
-from controller.auth.tokens import TokenStore
+from controller.auth.tokens import Principal, TokenStore
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKENS = web.AppKey("tokens", TokenStore)
+PRINCIPAL = web.RequestKey("principal", Principal)
 
 
 @web.middleware
@@ -41,5 +42,5 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     principal = await request.app[TOKENS].authenticate(token.strip())
     if principal is None:
         raise ApiError(401, "Unauthorized", "invalid or expired token")
-    request["principal"] = principal
+    request[PRINCIPAL] = principal
     return await handler(request)

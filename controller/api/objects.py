@@ -11,7 +11,8 @@ from typing import Any
 from aiohttp import web
 
 from controller.api.errors import ApiError, bad_request, from_exception, invalid
-from controller.api.state import STORE
+from controller.api.middleware import PRINCIPAL
+from controller.api.state import STORE, WATCHES
 from controller.auth.policy import Verb, allowed
 from controller.store.objects import ObjectStore
 from skiff.manifest import ManifestError, load_document, to_compose
@@ -27,7 +28,7 @@ def _kind(request: web.Request, verb: Verb) -> Kind:
         kind = kind_for(request.match_info["kind"])
     except UnknownKind as exc:
         raise ApiError(404, "NotFound", str(exc)) from None
-    if not allowed(request["principal"], verb, kind.name):
+    if not allowed(request[PRINCIPAL], verb, kind.name):
         raise ApiError(403, "Forbidden", f"not allowed to {verb} {kind.plural}")
     return kind
 
@@ -102,15 +103,15 @@ async def _watch(request: web.Request, store: ObjectStore, kind: Kind) -> web.St
         else:
             await queue.put(None)
 
+    # Refuse a too-old resourceVersion as HTTP 410 before the stream starts; history
+    # compacted after this point arrives as an ERROR line instead.
+    await store.check_history(since + 1)
     pumper = asyncio.create_task(pump())
+    me = asyncio.current_task()
+    assert me is not None
+    request.app[WATCHES].add(me)
+    item: Any = _NOTHING
     try:
-        # Give the watch a moment to open, so "too old" is an HTTP 410, not a stream line.
-        try:
-            item = await asyncio.wait_for(queue.get(), 0.05)
-        except TimeoutError:
-            item = _NOTHING
-        if isinstance(item, Exception):
-            raise from_exception(item)
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await response.prepare(request)
         last = since
@@ -148,6 +149,7 @@ async def _watch(request: web.Request, store: ObjectStore, kind: Kind) -> web.St
     except ConnectionResetError:
         return response  # the client went away
     finally:
+        request.app[WATCHES].discard(me)
         pumper.cancel()
         with contextlib.suppress(BaseException):
             await pumper

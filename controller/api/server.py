@@ -7,7 +7,7 @@ from aiohttp import web
 from controller.api import objects
 from controller.api.apply_route import apply
 from controller.api.middleware import TOKENS, authenticate, errors
-from controller.api.state import STORE
+from controller.api.state import STORE, WATCHES
 from controller.auth.tokens import TokenStore
 from controller.store.objects import ObjectStore
 from skiff import __version__
@@ -25,10 +25,17 @@ async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+async def _end_watches(app: web.Application) -> None:
+    for task in list(app[WATCHES]):
+        task.cancel()
+
+
 def build_app(store: ObjectStore, tokens: TokenStore) -> web.Application:
     app = web.Application(middlewares=[errors, authenticate], client_max_size=MAX_BODY_BYTES)
     app[STORE] = store
     app[TOKENS] = tokens
+    app[WATCHES] = set()
+    app.on_shutdown.append(_end_watches)
     r = app.router
     r.add_get("/healthz", healthz)
     r.add_get("/api/v1/version", version)

@@ -7,3 +7,7 @@ from aiohttp import web
 from controller.store.objects import ObjectStore
 
 STORE = web.AppKey("store", ObjectStore)
+
+# Open watch streams, cancelled on shutdown so the server stops at once rather than
+# waiting for each stream's next write to find its client gone.
+WATCHES = web.AppKey("watches", set)

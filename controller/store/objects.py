@@ -165,6 +165,18 @@ class ObjectStore:
         objs = [self._decode_or_skip(kind, kv) for kv in kvs]
         return [o for o in objs if o is not None], revision
 
+    async def check_history(self, revision: int) -> None:
+        """Raise Compacted if history at ``revision`` is gone, so a watch from it can be
+        refused up front; reads an empty range at that revision, which costs nothing."""
+        if revision <= 0:
+            return
+        try:
+            await self.kv.range(ROOT + "\x00history-probe/", revision=revision)
+        except Compacted as exc:
+            raise Compacted(revision, exc.compact_revision) from None
+        except ValueError:
+            pass  # a future revision: the watch will wait for it
+
     # -- writes ---------------------------------------------------------------------
 
     async def create(self, obj: Any) -> Any:

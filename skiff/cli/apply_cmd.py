@@ -10,6 +10,7 @@ import yaml
 from skiff.cli.context import EXIT_OK, client
 from skiff.cli.manifest_input import load, warn
 from skiff.manifest import to_compose
+from skiff.manifest.compose_out import escape_interpolation
 
 
 async def cmd_apply(args: argparse.Namespace) -> int:
@@ -43,7 +44,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     warn(result)
     if args.quiet:
         return EXIT_OK
-    doc = to_compose(result.app)
+    doc = escape_interpolation(to_compose(result.app))
     if args.output == "json":
         print(json.dumps(doc, indent=2))
     else:

@@ -9,15 +9,16 @@ from skiff.client.api import ApiError
 from skiff.manifest import MAX_MANIFEST_BYTES
 from skiff.models.kinds import APP, NODE
 from skiff.models.objects import Node, ObjectMeta
-from tests.integration.conftest import RunningController
+from tests.integration.conftest import RunningController, wait_for
 from tests.integration.test_apply_flow import hello
 
 pytestmark = pytest.mark.integration
 
 
 async def _raw(controller: RunningController, method: str, path: str, *,
-               token: str | None = "default", **kw) -> tuple[int, dict]:
-    headers = {}
+               token: str | None = "default", headers: dict | None = None,
+               **kw) -> tuple[int, dict]:
+    headers = dict(headers or {})
     if token == "default":
         headers["Authorization"] = f"Bearer {controller.token}"
     elif token is not None:
@@ -114,16 +115,27 @@ async def test_unknown_kind_and_object(controller) -> None:
     assert status == 400 and "resourceVersion" in body["message"]
 
 
+async def _settled(api, replicas: int) -> dict:
+    """The app once the reconcilers stopped writing its status (no node: all pending)."""
+    async def check():
+        app = await api.get(APP, "hello")
+        status = app.get("status", {})
+        web = status.get("services", {}).get("web", {})
+        return app if (status.get("observedGeneration") == app["metadata"]["generation"]
+                       and web.get("desired") == web.get("pending") == replicas) else None
+    return await wait_for(check, "the app status to settle")
+
+
 async def test_stale_resource_version_changes_nothing(controller) -> None:
     async with controller.client() as api:
-        created = await api.apply(hello(3), source="app.yml")
-        rv = created["app"]["metadata"]["resourceVersion"]
+        await api.apply(hello(3), source="app.yml")
+        rv = (await _settled(api, 3))["metadata"]["resourceVersion"]
         ok = await api.apply(hello(4), source="app.yml", resource_version=rv)
         assert ok["action"] == "configured"
         with pytest.raises(ApiError) as err:
             await api.apply(hello(5), source="app.yml", resource_version=rv)
         assert err.value.status == 409 and err.value.code == "Conflict"
-        stored = await api.get(APP, "hello")
+        stored = await _settled(api, 4)
         assert stored["spec"]["services"]["web"]["deploy"]["replicas"] == 4
 
         # PUT with a stale resourceVersion: refused, stored labels unchanged.
@@ -135,7 +147,7 @@ async def test_stale_resource_version_changes_nothing(controller) -> None:
         assert err.value.status == 409
         assert (await api.get(APP, "hello"))["metadata"]["labels"] == {}
 
-        fresh = await api.get(APP, "hello")
+        fresh = await _settled(api, 4)
         fresh["metadata"]["labels"] = {"team": "a"}
         updated = await api.update(APP, fresh)
         assert updated["metadata"]["labels"] == {"team": "a"}

@@ -17,7 +17,8 @@ from tests.integration.test_apply_flow import hello
 pytestmark = pytest.mark.integration
 
 
-async def _lines(controller: RunningController, query: str, count: int) -> list[dict]:
+async def _lines(controller: RunningController, query: str, count: int,
+                 until: str | None = None) -> list[dict]:
     headers = {"Authorization": f"Bearer {controller.token}"}
     out: list[dict] = []
     async with aiohttp.ClientSession() as s, s.get(
@@ -26,7 +27,7 @@ async def _lines(controller: RunningController, query: str, count: int) -> list[
         assert resp.headers["Content-Type"].startswith("application/x-ndjson")
         async for line in resp.content:
             out.append(json.loads(line))
-            if len(out) == count:
+            if len(out) == count or (until and out[-1]["type"] == until):
                 return out
     return out
 
@@ -35,11 +36,14 @@ async def test_watch_from_a_revision_sees_later_changes(controller) -> None:
     async with controller.client() as api:
         rv = (await api.list(APP))["metadata"]["resourceVersion"]
         watching = asyncio.create_task(
-            _lines(controller, f"apps?watch=1&resourceVersion={rv}", 2))
+            _lines(controller, f"apps?watch=1&resourceVersion={rv}", 50, until="DELETED"))
         await api.apply(hello(1), source="app.yml")
         await api.delete(APP, "hello")
-        first, second = await asyncio.wait_for(watching, 10)
+        events = await asyncio.wait_for(watching, 10)
+    first, second = events[0], events[-1]
     assert first["type"] == "ADDED" and first["object"]["metadata"]["name"] == "hello"
+    # Between them the reconcilers may have written the app's status (MODIFIED).
+    assert {e["type"] for e in events[1:-1]} <= {"MODIFIED"}
     assert second["type"] == "DELETED"
     # A deletion carries the revision of the deletion, so resuming after it is exact.
     assert second["object"]["metadata"]["resourceVersion"] > \

@@ -1,0 +1,61 @@
+"""AppSpec → a compose document (long syntax, defaults left out).
+
+What `skiff config` prints and what the CLI sends to the server; loading it again gives
+an equal AppSpec (a property test holds this).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skiff.models.appspec import AppSpec, ServiceSpec
+from skiff.models.codec import encode
+
+
+def _prune(value: Any) -> Any:
+    """Drop None, False, empty lists and empty mappings: the defaults."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            v = _prune(v)
+            if v is None or v is False or v == [] or v == {}:
+                continue
+            out[k] = v
+        return out
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
+def _service(spec: ServiceSpec) -> dict[str, Any]:
+    out = _prune(encode(spec))
+    # A network with no options is still a network the service is on.
+    out["networks"] = {name: _prune(encode(net)) or None
+                       for name, net in spec.networks.items()}
+    out["deploy"] = {"replicas": spec.deploy.replicas, **out.get("deploy", {})}
+    for mount, raw in zip(spec.volumes, out.get("volumes", []), strict=True):
+        if mount.tmpfs and mount.tmpfs.mode is not None:
+            raw["tmpfs"]["mode"] = format(mount.tmpfs.mode, "o")  # octal, as written
+    return out
+
+
+def to_compose(app: AppSpec) -> dict[str, Any]:
+    doc: dict[str, Any] = {"name": app.name,
+                           "services": {n: _service(s) for n, s in app.services.items()}}
+    if app.networks:
+        doc["networks"] = {k: _prune(encode(v)) for k, v in app.networks.items()}
+    if app.volumes:
+        doc["volumes"] = {k: _prune(encode(v)) for k, v in app.volumes.items()}
+    return doc
+
+
+def escape_interpolation(value: Any) -> Any:
+    """``$`` → ``$$`` in every string, so printed output loads back unchanged (as
+    `docker compose config` does)."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {k: escape_interpolation(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [escape_interpolation(v) for v in value]
+    return value
