@@ -56,14 +56,15 @@ def _int_param(request: web.Request, key: str) -> int | None:
     return value
 
 
-def _matches(request: web.Request, obj: Any) -> bool:
+def _matches(request: web.Request, obj: dict[str, Any]) -> bool:
+    """Filters by ?app=, ?service=, ?node= on an object's JSON."""
     q = request.query
-    if "app" in q and obj.metadata.app != q["app"]:
+    if "app" in q and obj.get("metadata", {}).get("app") != q["app"]:
         return False
-    spec = getattr(obj, "spec", None)
-    if "service" in q and getattr(spec, "service", None) != q["service"]:
+    spec = obj.get("spec") or {}
+    if "service" in q and spec.get("service") != q["service"]:
         return False
-    return not ("node" in q and getattr(spec, "node_name", None) != q["node"])
+    return not ("node" in q and spec.get("nodeName") != q["node"])
 
 
 async def list_or_watch(request: web.Request) -> web.StreamResponse:
@@ -72,11 +73,11 @@ async def list_or_watch(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE]
     if watching:
         return await _watch(request, store, kind)
-    objs, revision = await store.list(kind, request.query.get("app"))
+    items, revision = await store.list_raw(kind, request.query.get("app"))
     return web.json_response({
         "kind": f"{kind.name}List", "apiVersion": API_VERSION,
         "metadata": {"resourceVersion": revision},
-        "items": [encode(o) for o in objs if _matches(request, o)],
+        "items": [o for o in items if _matches(request, o)],
     })
 
 
@@ -88,10 +89,10 @@ async def _watch(request: web.Request, store: ObjectStore, kind: Kind) -> web.St
     first as ADDED; with one, changes after it (410 Expired if it was compacted)."""
     since = _int_param(request, "resourceVersion")
     app = request.query.get("app")
-    initial: list[Any] = []
+    initial: list[dict[str, Any]] = []
     listed = since is None
     if since is None:
-        initial, since = await store.list(kind, app)
+        initial, since = await store.list_raw(kind, app)
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1024)
 
     async def pump() -> None:
@@ -123,7 +124,7 @@ async def _watch(request: web.Request, store: ObjectStore, kind: Kind) -> web.St
         if listed:
             for obj in initial:
                 if _matches(request, obj):
-                    await send("ADDED", encode(obj))
+                    await send("ADDED", obj)
             # Marks the end of the initial list: resume from here, not from an object's.
             await send("BOOKMARK", {"metadata": {"resourceVersion": since}})
         while True:
@@ -139,8 +140,8 @@ async def _watch(request: web.Request, store: ObjectStore, kind: Kind) -> web.St
                 await send("ERROR", from_exception(item).body())
                 break
             last = item.revision
-            if _matches(request, item.object):
-                obj = encode(item.object)
+            obj = encode(item.object)
+            if _matches(request, obj):
                 # A deleted object's own version is older than its deletion; resume after it.
                 obj["metadata"]["resourceVersion"] = item.revision
                 await send(item.type, obj)
@@ -158,8 +159,7 @@ async def _watch(request: web.Request, store: ObjectStore, kind: Kind) -> web.St
 async def get_object(request: web.Request) -> web.Response:
     kind = _kind(request, "get")
     name, app = _name(request, kind)
-    obj = await request.app[STORE].get(kind, name, app)
-    return web.json_response(encode(obj))
+    return web.json_response(await request.app[STORE].get_raw(kind, name, app))
 
 
 async def delete_object(request: web.Request) -> web.Response:

@@ -165,6 +165,33 @@ class ObjectStore:
         objs = [self._decode_or_skip(kind, kv) for kv in kvs]
         return [o for o in objs if o is not None], revision
 
+    # The API serves stored JSON as it is (plus resourceVersion): decoding to models and
+    # encoding again would cost ten times the etcd read on a large list.
+
+    @staticmethod
+    def _raw(kv: KeyValue) -> dict[str, Any] | None:
+        try:
+            data = json.loads(kv.value)
+            data["metadata"]["resourceVersion"] = kv.mod_revision
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning("skipping %s: not an object: %s", _shown(kv.key), exc)
+            return None
+        return data if isinstance(data, dict) else None
+
+    async def get_raw(self, kind: Kind, name: str, app: str | None = None) -> dict[str, Any]:
+        key = object_key(kind, name, app)
+        kv = await self.kv.get(key)
+        data = self._raw(kv) if kv is not None else None
+        if data is None:
+            raise NotFound(_shown(key))
+        return data
+
+    async def list_raw(self, kind: Kind, app: str | None = None
+                       ) -> tuple[list[dict[str, Any]], int]:
+        kvs, revision = await self.kv.range(kind_prefix(kind, app))
+        items = [self._raw(kv) for kv in kvs]
+        return [i for i in items if i is not None], revision
+
     async def check_history(self, revision: int) -> None:
         """Raise Compacted if history at ``revision`` is gone, so a watch from it can be
         refused up front; reads an empty range at that revision, which costs nothing."""

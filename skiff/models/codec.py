@@ -3,6 +3,9 @@
 Objects cross three borders (etcd, HTTP, CLI output) as JSON; one codec keeps the
 three in step. Classes that set ``JSON_CAMEL = True`` use camelCase keys (API objects,
 Kubernetes-like); the others keep their field names (the compose-shaped spec).
+
+Each type gets a decoder built once from its hints and cached: informers decode every
+stored change, so the per-object cost matters at ten thousand tasks.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ import dataclasses
 import functools
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 T = TypeVar("T")
+Decoder = Callable[[Any], Any]
 
 
 class DecodeError(ValueError):
@@ -43,15 +47,21 @@ def _fields(cls: type) -> tuple[tuple[str, str, Any, dataclasses.Field[Any]], ..
     return tuple(out)
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def encode(obj: Any) -> Any:
     """Turn a model value into JSON-ready data; None-valued fields are left out."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+    cls = type(obj)
+    if cls in _PLAIN:
+        return obj
+    names = _encoded_fields(cls) if hasattr(cls, "__dataclass_fields__") else None
+    if names is not None:
         out: dict[str, Any] = {}
-        for name, key, _tp, _f in _fields(type(obj)):
+        for name, key in names:
             value = getattr(obj, name)
-            if value is None:
-                continue
-            out[key] = encode(value)
+            if value is not None:
+                out[key] = value if type(value) in _PLAIN else encode(value)
         return out
     if isinstance(obj, Mapping):
         return {str(k): encode(v) for k, v in obj.items()}
@@ -60,79 +70,159 @@ def encode(obj: Any) -> Any:
     return obj
 
 
+@functools.cache
+def _encoded_fields(cls: type) -> tuple[tuple[str, str], ...]:
+    return tuple((name, key) for name, key, _t, _f in _fields(cls))
+
+
 def decode(cls: type[T], data: Any, path: str = "") -> T:
     """Build a model from JSON data, checking types on the way."""
-    return typing.cast(T, _decode(cls, data, path))
+    try:
+        return typing.cast(T, _decoder(cls)(data))
+    except DecodeError as exc:
+        if not path:
+            raise
+        raise DecodeError(_join(path, exc.path) if exc.path else path, exc.message) from None
 
 
-def _decode(tp: Any, data: Any, path: str) -> Any:
+def _join(path: str, key: str) -> str:
+    if key.startswith("["):
+        return path + key
+    return f"{path}.{key}" if path else key
+
+
+def _within(key: str, exc: DecodeError) -> DecodeError:
+    """The same error, one level further out (paths are built only when decoding fails)."""
+    return DecodeError(_join(key, exc.path) if exc.path else key, exc.message)
+
+
+@functools.cache
+def _decoder(tp: Any) -> Decoder:
     if tp is Any:
-        return data
+        return lambda data: data
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
-        args = get_args(tp)
-        if data is None and type(None) in args:
+        return _union(tp)
+    if origin is typing.Literal:
+        allowed = get_args(tp)
+        choices = ", ".join(repr(a) for a in allowed)
+
+        def literal(data: Any) -> Any:
+            if data not in allowed or isinstance(data, bool):
+                raise DecodeError("", f"{data!r} is not one of {choices}")
+            return data
+        return literal
+    if origin in (list, tuple):
+        item = _decoder((get_args(tp) or (Any,))[0])
+        as_tuple = origin is tuple
+
+        def sequence(data: Any) -> Any:
+            if not isinstance(data, list | tuple):
+                raise DecodeError("", f"expected a list, got {type(data).__name__}")
+            items = []
+            for i, v in enumerate(data):
+                try:
+                    items.append(item(v))
+                except DecodeError as exc:
+                    raise _within(f"[{i}]", exc) from None
+            return tuple(items) if as_tuple else items
+        return sequence
+    if origin is dict:
+        value = _decoder((get_args(tp) or (str, Any))[1])
+
+        def mapping(data: Any) -> Any:
+            if not isinstance(data, Mapping):
+                raise DecodeError("", f"expected a mapping, got {type(data).__name__}")
+            out = {}
+            for k, v in data.items():
+                try:
+                    out[str(k)] = value(v)
+                except DecodeError as exc:
+                    raise _within(str(k), exc) from None
+            return out
+        return mapping
+    if dataclasses.is_dataclass(tp):
+        return _dataclass(tp)
+    return _scalar(tp)
+
+
+def _union(tp: Any) -> Decoder:
+    args = get_args(tp)
+    optional = type(None) in args
+    options = [_decoder(a) for a in args if a is not type(None)]
+
+    def union(data: Any) -> Any:
+        if data is None and optional:
             return None
         errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
+        for option in options:
             try:
-                return _decode(arg, data, path)
+                return option(data)
             except DecodeError as exc:
+                if exc.path:  # the value had the right shape: its inside is wrong
+                    raise
                 errors.append(exc.message)
-        raise DecodeError(path, "; ".join(errors) or "unexpected null")
-    if origin is typing.Literal:
-        if data not in get_args(tp):
-            choices = ", ".join(repr(a) for a in get_args(tp))
-            raise DecodeError(path, f"{data!r} is not one of {choices}")
-        return data
-    if origin in (list, tuple):
-        if not isinstance(data, list | tuple):
-            raise DecodeError(path, f"expected a list, got {type(data).__name__}")
-        (item_tp, *_rest) = get_args(tp) or (Any,)
-        items = [_decode(item_tp, v, f"{path}[{i}]") for i, v in enumerate(data)]
-        return tuple(items) if origin is tuple else items
-    if origin is dict:
-        if not isinstance(data, Mapping):
-            raise DecodeError(path, f"expected a mapping, got {type(data).__name__}")
-        _key_tp, val_tp = get_args(tp) or (str, Any)
-        return {str(k): _decode(val_tp, v, f"{path}.{k}" if path else str(k))
-                for k, v in data.items()}
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(data, Mapping):
-            raise DecodeError(path, f"expected an object, got {type(data).__name__}")
-        kwargs = {}
-        known = set()
+        raise DecodeError("", "; ".join(errors) or "unexpected null")
+    return union
+
+
+def _dataclass(tp: type) -> Decoder:
+    known = {key for _n, key, _t, _f in _fields(tp)}
+    # Field decoders are looked up on first use, not here: a type may contain itself.
+    plan: list[tuple[str, str, Decoder, bool]] = []
+
+    def prepare() -> None:
         for name, key, ftp, f in _fields(tp):
-            known.add(key)
-            sub = f"{path}.{key}" if path else key
-            if key in data and data[key] is not None:
-                kwargs[name] = _decode(ftp, data[key], sub)
-            elif (f.default is dataclasses.MISSING
-                  and f.default_factory is dataclasses.MISSING):
-                if key in data:
-                    kwargs[name] = _decode(ftp, None, sub)
-                else:
-                    raise DecodeError(sub, "is required")
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise DecodeError(path, f"unknown field(s): {', '.join(unknown)}")
+            required = f.default is dataclasses.MISSING and \
+                f.default_factory is dataclasses.MISSING
+            plan.append((name, key, _decoder(ftp), required))
+
+    def dataclass_(data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            raise DecodeError("", f"expected an object, got {type(data).__name__}")
+        if not plan:
+            prepare()
+        kwargs = {}
+        for name, key, dec, required in plan:
+            value = data.get(key)
+            try:
+                if value is not None:
+                    kwargs[name] = dec(value)
+                elif required:
+                    if key not in data:
+                        raise DecodeError("", "is required")
+                    kwargs[name] = dec(None)
+            except DecodeError as exc:
+                raise _within(key, exc) from None
+        if len(data) > len(kwargs) and not known.issuperset(data):
+            unknown = sorted(set(data) - known)
+            raise DecodeError("", f"unknown field(s): {', '.join(unknown)}")
         return tp(**kwargs)
+    return dataclass_
+
+
+def _scalar(tp: Any) -> Decoder:
     if tp is float:
-        if isinstance(data, bool) or not isinstance(data, int | float):
-            raise DecodeError(path, f"expected a number, got {data!r}")
-        return float(data)
+        def number(data: Any) -> float:
+            if isinstance(data, bool) or not isinstance(data, int | float):
+                raise DecodeError("", f"expected a number, got {data!r}")
+            return float(data)
+        return number
     if tp is int:
-        if isinstance(data, bool) or not isinstance(data, int):
-            raise DecodeError(path, f"expected an integer, got {data!r}")
-        return data
+        def integer(data: Any) -> int:
+            if isinstance(data, bool) or not isinstance(data, int):
+                raise DecodeError("", f"expected an integer, got {data!r}")
+            return data
+        return integer
     if tp in (str, bool):
-        if not isinstance(data, tp):
-            raise DecodeError(path, f"expected {tp.__name__}, got {data!r}")
-        return data
+        def exact(data: Any) -> Any:
+            if not isinstance(data, tp):
+                raise DecodeError("", f"expected {tp.__name__}, got {data!r}")
+            return data
+        return exact
     if tp is type(None):
-        if data is not None:
-            raise DecodeError(path, f"expected null, got {data!r}")
-        return None
+        def null(data: Any) -> None:
+            if data is not None:
+                raise DecodeError("", f"expected null, got {data!r}")
+        return null
     raise TypeError(f"codec cannot decode type {tp!r}")
