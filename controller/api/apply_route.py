@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from controller.api.body import read_json
 from controller.api.errors import ApiError, bad_request, invalid
 from controller.api.middleware import PRINCIPAL
 from controller.api.state import STORE
@@ -19,7 +20,7 @@ from skiff.models.codec import encode
 async def apply(request: web.Request) -> web.Response:
     if not allowed(request[PRINCIPAL], "apply", "App"):
         raise ApiError(403, "Forbidden", "not allowed to apply apps")
-    body = await request.json()
+    body = await read_json(request)
     if not isinstance(body, dict) or "manifest" not in body:
         raise bad_request('expected {"manifest": {...compose document...}, "dryRun": false}')
     source = body.get("source") or "<api>"

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from controller.api.body import read_json
 from controller.api.errors import ApiError, bad_request, from_exception, invalid
 from controller.api.middleware import PRINCIPAL
 from controller.api.state import STORE, WATCHES
@@ -73,12 +74,20 @@ async def list_or_watch(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE]
     if watching:
         return await _watch(request, store, kind)
-    items, revision = await store.list_raw(kind, request.query.get("app"))
-    return web.json_response({
-        "kind": f"{kind.name}List", "apiVersion": API_VERSION,
-        "metadata": {"resourceVersion": revision},
-        "items": [o for o in items if _matches(request, o)],
-    })
+    app = request.query.get("app")
+    head = {"kind": f"{kind.name}List", "apiVersion": API_VERSION,
+            "metadata": {"resourceVersion": 0}}
+    if "service" in request.query or "node" in request.query:
+        items, revision = await store.list_raw(kind, app)
+        head["metadata"]["resourceVersion"] = revision
+        head["items"] = [o for o in items if _matches(request, o)]
+        return web.json_response(head)
+    # The common case is a plain list: stored JSON goes out as it is, unparsed.
+    raw, revision = await store.list_json(kind, app)
+    head["metadata"]["resourceVersion"] = revision
+    prefix = json.dumps(head).encode()[:-1]  # without the closing brace
+    body = b"".join((prefix, b',"items":[', b",".join(raw), b"]}"))
+    return web.Response(body=body, content_type="application/json")
 
 
 _NOTHING = object()
@@ -182,7 +191,7 @@ async def update_object(request: web.Request) -> web.Response:
         raise ApiError(405, "MethodNotAllowed",
                        f"{kind.plural} are written by the controller; change the app instead")
     name, app = _name(request, kind)
-    body = await request.json()
+    body = await read_json(request)
     try:
         sent = decode(kind.cls, body)
     except DecodeError as exc:

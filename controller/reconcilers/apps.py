@@ -27,7 +27,7 @@ class AppReconciler(Reconciler):
         self.services = services
         services.add_index("app", lambda s: s.metadata.app)
         apps.add_handler(lambda _t, app: self.enqueue(app.metadata.name))
-        services.add_handler(lambda _t, svc: self.enqueue(svc.metadata.app))
+        services.add_handler(lambda _t, svc: self.enqueue_soon(svc.metadata.app))
 
     def all_keys(self) -> Iterable[Hashable]:
         names = {a.metadata.name for a in self.apps.items()}

@@ -36,6 +36,10 @@ class Reconciler:
     def enqueue(self, key: Hashable) -> None:
         self.queue.add(key)
 
+    def enqueue_soon(self, key: Hashable) -> None:
+        """For events that come in bursts: coalesced into one reconcile shortly after."""
+        self.queue.add_soon(key)
+
     async def _worker(self) -> None:
         while True:
             key = await self.queue.get()

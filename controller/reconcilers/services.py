@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import secrets
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
+from controller.reconcilers.batch import commit_in_batches
 from controller.reconcilers.informer import Informer
 from controller.reconcilers.replicas import plan_replicas
 from controller.reconcilers.runner import Reconciler
 from controller.reconcilers.status import service_status
-from controller.store.errors import NotFound
-from controller.store.objects import ObjectStore
+from controller.store.objects import CommitOp, CreateOp, DeleteOp, ObjectStore, UpdateOp
 from skiff.models.kinds import TASK
 from skiff.models.objects import Service, Task
 
@@ -34,7 +33,7 @@ class ServiceReconciler(Reconciler):
         self.new_id = new_id
         tasks.add_index("service", lambda t: (t.metadata.app, t.spec.service))
         services.add_handler(lambda _t, s: self.enqueue((s.metadata.app, s.metadata.name)))
-        tasks.add_handler(lambda _t, t: self.enqueue((t.metadata.app, t.spec.service)))
+        tasks.add_handler(lambda _t, t: self.enqueue_soon((t.metadata.app, t.spec.service)))
 
     def all_keys(self) -> Iterable[Hashable]:
         keys = {(s.metadata.app, s.metadata.name) for s in self.services.items()}
@@ -46,14 +45,11 @@ class ServiceReconciler(Reconciler):
         service: Service | None = self.services.get(f"{app}/{name}")
         tasks: list[Task] = self.tasks.by_index("service", key)
         plan = plan_replicas(service, tasks, self.new_id)
-        for task in plan.create:
-            await self.store.create(task)
-        for task in plan.shutdown:
-            await self.store.update(task)
-        for task in plan.delete:
-            with contextlib.suppress(NotFound):
-                await self.store.delete(TASK, task.metadata.name, task.metadata.app,
-                                        resource_version=task.metadata.resource_version)
+        ops: list[CommitOp] = [CreateOp(t) for t in plan.create]
+        ops += [UpdateOp(t) for t in plan.shutdown]
+        ops += [DeleteOp(TASK, t.metadata.name, t.metadata.app, t.metadata.resource_version)
+                for t in plan.delete]
+        await commit_in_batches(self.store, ops)
         if service is None or not plan.empty:
             return
         status = service_status(service, tasks)

@@ -18,6 +18,7 @@ class WorkQueue:
         self._dirty: set[Hashable] = set()
         self._failures: dict[Hashable, int] = {}
         self._timers: set[asyncio.TimerHandle] = set()
+        self._soon: set[Hashable] = set()
         self.base_delay = base_delay
         self.max_delay = max_delay
 
@@ -34,6 +35,26 @@ class WorkQueue:
 
         def fire() -> None:
             self._timers.discard(handle)
+            self.add(key)
+
+        handle = loop.call_later(delay, fire)
+        self._timers.add(handle)
+
+    def add_soon(self, key: Hashable, delay: float = 0.05) -> None:
+        """Add ``key`` after ``delay``, once however often it is asked for meanwhile.
+
+        A burst of events about one key (a thousand tasks of one service changing) then
+        costs one reconcile, not a thousand: each reconcile reads every task anyway.
+        """
+        if key in self._soon or key in self._waiting:
+            return
+        self._soon.add(key)
+        loop = asyncio.get_running_loop()
+        handle: asyncio.TimerHandle
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            self._soon.discard(key)
             self.add(key)
 
         handle = loop.call_later(delay, fire)
@@ -69,3 +90,4 @@ class WorkQueue:
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
+        self._soon.clear()

@@ -6,10 +6,11 @@ import dataclasses
 from collections.abc import Hashable, Iterable
 from typing import Any
 
+from controller.reconcilers.batch import commit_in_batches
 from controller.reconcilers.informer import Informer
 from controller.reconcilers.runner import Reconciler
 from controller.scheduler.binder import plan_bindings
-from controller.store.objects import ObjectStore
+from controller.store.objects import CommitOp, ObjectStore, UpdateOp
 from skiff.models.objects import Task
 
 _KEY = "bind"
@@ -24,13 +25,12 @@ class BinderLoop(Reconciler):
         self.tasks = tasks
         self.nodes = nodes
         tasks.add_handler(self._on_task)
-        nodes.add_handler(lambda _t, _n: self.enqueue(_KEY))
+        nodes.add_handler(lambda _t, _n: self.enqueue_soon(_KEY))
 
     def _on_task(self, event: str, task: Task) -> None:
-        if event != "DELETED" and task.spec.node_name is None:
-            self.enqueue(_KEY)
-        elif event == "DELETED":
-            self.enqueue(_KEY)  # freed capacity may fit a waiting task
+        # An unbound task wants a node; a deleted one may have freed room for another.
+        if event == "DELETED" or task.spec.node_name is None:
+            self.enqueue_soon(_KEY)
 
     def all_keys(self) -> Iterable[Hashable]:
         return [_KEY]
@@ -40,13 +40,15 @@ class BinderLoop(Reconciler):
         pending = [t for t in tasks if t.spec.node_name is None]
         if not pending:
             return
+        ops: list[CommitOp] = []
         for binding in plan_bindings(pending, self.nodes.items(), tasks):
             task = binding.task
             if binding.node is not None:
                 spec = dataclasses.replace(task.spec, node_name=binding.node)
                 status = dataclasses.replace(task.status, state="assigned", message="")
-                await self.store.update(dataclasses.replace(task, spec=spec, status=status))
+                ops.append(UpdateOp(dataclasses.replace(task, spec=spec, status=status)))
             elif task.status.message != binding.reason:
                 status = dataclasses.replace(task.status, state="pending",
                                              message=binding.reason)
-                await self.store.update(dataclasses.replace(task, status=status))
+                ops.append(UpdateOp(dataclasses.replace(task, status=status)))
+        await commit_in_batches(self.store, ops)

@@ -28,3 +28,14 @@ async def test_retry_backs_off_per_key_and_forget_resets():
     key = await asyncio.wait_for(q.get(), 1)
     assert key == "k"
     q.close()
+
+
+async def test_add_soon_coalesces_a_burst_into_one_add():
+    q = WorkQueue()
+    for _ in range(1000):
+        q.add_soon("svc", delay=0.01)
+    assert len(q) == 0  # nothing yet: the burst is still being gathered
+    assert await asyncio.wait_for(q.get(), 1) == "svc"
+    q.done("svc")
+    assert len(q) == 0  # one add for the whole burst
+    q.close()
