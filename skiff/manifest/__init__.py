@@ -1,8 +1,10 @@
 """Compose manifests → validated, typed AppSpec, with errors that say where.
 
-Steps: size check → YAML with positions → interpolation (environment, then `.env`
-beside the file) → JSON Schema (structure) → normalise (meaning). The server runs the
-last two on the compose document the CLI sends (``load_document``).
+Steps: size check → YAML with positions (yamlpos) → interpolation of string values from
+the environment and the `.env` beside the file (interpolate, dotenv) → JSON Schema for
+structure (schema) → normalisation for meaning (normalize, services). The server runs
+only the last two, on the compose document the CLI made with ``to_compose``
+(``load_document``). Whatever the input, the only exception that leaves is ManifestError.
 """
 
 from __future__ import annotations
@@ -14,131 +16,226 @@ from pathlib import Path
 from typing import Any
 
 from skiff.manifest.compose_out import to_compose
+from skiff.manifest.convert import Collector, TooManyProblems
 from skiff.manifest.dotenv import parse_dotenv
-from skiff.manifest.errors import ManifestError, Problem, format_path
+from skiff.manifest.errors import KeyPath, ManifestError, Problem, format_path
 from skiff.manifest.interpolate import InterpolationError, Interpolator
-from skiff.manifest.normalize import (
-    MAX_REPLICAS,
-    MAX_SERVICES,
-    Collector,
-    normalize,
-    project_name_from,
-)
+from skiff.manifest.normalize import MAX_SERVICES, normalize, project_name_from
 from skiff.manifest.schema import validate
+from skiff.manifest.services import MAX_REPLICAS
 from skiff.manifest.units import parse_bytes, parse_duration
-from skiff.manifest.yamlpos import Positions, parse
+from skiff.manifest.yamlpos import MAX_DEPTH, MAX_NODES, Positions, parse
 from skiff.models.appspec import AppSpec
 
-MAX_MANIFEST_BYTES = 1024 * 1024
+MAX_MANIFEST_BYTES = 1024 * 1024  # a manifest (and its .env) may be at most 1 MiB
 
 __all__ = [
     "MAX_MANIFEST_BYTES", "MAX_REPLICAS", "MAX_SERVICES", "LoadResult", "ManifestError",
     "Problem", "load_document", "load_file", "load_text", "parse_bytes", "parse_duration",
-    "to_compose",
+    "project_name_from", "to_compose",
 ]
 
 
 @dataclass(frozen=True)
 class LoadResult:
     app: AppSpec
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # "file:line:col path: message"
 
 
-def _problem(source: str, positions: Positions, path: tuple[str | int, ...], message: str,
-             at_key: bool = False) -> Problem:
-    where = positions.of_key(path) if at_key else positions.of_value(path)
-    line, column = where if where else (None, None)
-    return Problem(source, line, column, format_path(path), message)
+class _Located:
+    """Turns key paths into Problems with the line and column they came from."""
+
+    def __init__(self, source: str, positions: Positions) -> None:
+        self.source = source
+        self.positions = positions
+
+    def problem(self, path: KeyPath, message: str, at_key: bool = False) -> Problem:
+        where = self.positions.of_key(path) if at_key else self.positions.of_value(path)
+        line, column = where if where else (None, None)
+        return Problem(self.source, line, column, format_path(path), message)
+
+    def error(self, found: list[tuple[KeyPath, bool, str]]) -> ManifestError:
+        problems = [self.problem(path, message, at_key) for path, at_key, message in found]
+        # In file order; problems without a position (whole document) first.
+        problems.sort(key=lambda p: (p.line or 0, p.column or 0))
+        return ManifestError(problems)
 
 
-def _interpolate(doc: Any, interp: Interpolator, path: tuple[str | int, ...],
-                 errors: list[tuple[tuple[str | int, ...], str]]) -> Any:
-    if isinstance(doc, str):
-        try:
-            return interp(doc)
-        except InterpolationError as exc:
-            errors.append((path, str(exc)))
-            return doc
-    if isinstance(doc, dict):
-        return {k: _interpolate(v, interp, (*path, k), errors) for k, v in doc.items()}
-    if isinstance(doc, list):
-        return [_interpolate(v, interp, (*path, i), errors) for i, v in enumerate(doc)]
-    return doc
+def _whole(source: str, message: str) -> ManifestError:
+    return ManifestError([Problem(source, None, None, "", message)])
 
 
-def _check_and_normalize(doc: Any, source: str, positions: Positions, *,
-                         base_dir: Path | None, environ: Mapping[str, str] | None,
-                         project_name: str | None, warnings: list[str]) -> LoadResult:
+class _Interpolation:
+    """Interpolates every string value of a document (never keys), recording errors and
+    the first use of each unset variable by key path."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.interp = Interpolator(environ)
+        self.errors: list[tuple[KeyPath, bool, str]] = []
+        self.unset: list[tuple[KeyPath, str]] = []
+
+    def __call__(self, doc: Any, path: KeyPath = ()) -> Any:
+        if isinstance(doc, str):
+            if "$" not in doc:
+                return doc
+            known = len(self.interp.unset)
+            try:
+                value = self.interp(doc)
+            except InterpolationError as exc:
+                self.errors.append((path, False, str(exc)))
+                return doc
+            self.unset += [(path, name) for name in self.interp.unset[known:]]
+            return value
+        if isinstance(doc, dict):
+            return {k: self(v, (*path, k)) for k, v in doc.items()}
+        if isinstance(doc, list):
+            return [self(v, (*path, i)) for i, v in enumerate(doc)]
+        return doc
+
+
+def _check_and_normalize(doc: Any, where: _Located, *, base_dir: Path | None,
+                         environ: Mapping[str, str] | None, project_name: str | None,
+                         warnings: list[str]) -> LoadResult:
+    if doc is None:
+        raise _whole(where.source, "the manifest is empty; it needs at least a services key")
+    if not isinstance(doc, dict):
+        kind = "a list" if isinstance(doc, list) else f"a single value ({type(doc).__name__})"
+        raise where.error([((), False, f"the top level must be a mapping of keys (services, "
+                                       f"networks, ...), not {kind}")])
     structural = validate(doc)
     if structural:
-        raise ManifestError([_problem(source, positions, p, m, k) for p, k, m in structural])
+        raise where.error(structural)
     collector = Collector()
-    app = normalize(doc, collector, base_dir=base_dir, environ=environ,
-                    project_name=project_name)
+    try:
+        app = normalize(doc, collector, base_dir=base_dir, environ=environ,
+                        project_name=project_name)
+    except TooManyProblems:  # a hopeless document: report the first MAX_PROBLEMS
+        raise where.error(collector.problems) from None
     if collector.problems:
-        raise ManifestError([_problem(source, positions, p, m, k)
-                             for p, k, m in collector.problems])
-    return LoadResult(app, warnings + collector.warnings)
+        raise where.error(collector.problems)
+    warnings += [str(where.problem(path, message)) for path, message in collector.warnings]
+    return LoadResult(app, warnings)
 
 
-def load_text(text: str, source: str, base_dir: Path | None,
-              environ: Mapping[str, str] | None = None,
-              project_name: str | None = None) -> LoadResult:
-    """Load a compose file's text; ``base_dir`` holds `.env` and anchors relative binds."""
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_MANIFEST_BYTES:
-        raise ManifestError([Problem(source, None, None, "",
-                                     f"larger than the {MAX_MANIFEST_BYTES} byte limit")])
-    doc, positions = parse(text, source)
-    env: dict[str, str] = {}
-    warnings: list[str] = []
-    if base_dir is not None and (base_dir / ".env").is_file():
-        dotenv_source = str(base_dir / ".env")
-        values, problems = parse_dotenv(_read_limited(base_dir / ".env", dotenv_source),
-                                        dotenv_source)
-        if problems:
-            raise ManifestError(problems)
-        env.update(values)
-    env.update(os.environ if environ is None else environ)
-    interp = Interpolator(env)
-    errors: list[tuple[tuple[str | int, ...], str]] = []
-    doc = _interpolate(doc, interp, (), errors)
-    if errors:
-        raise ManifestError([_problem(source, positions, p, m) for p, m in errors])
-    warnings += [f'variable "{name}" is not set; using an empty string'
-                 for name in interp.unset]
-    return _check_and_normalize(doc, source, positions, base_dir=base_dir, environ=env,
-                                project_name=project_name, warnings=warnings)
+def _decode(data: str | bytes, source: str) -> str:
+    if isinstance(data, str):
+        return data
+    try:
+        return data.decode("utf-8-sig")  # a BOM from Windows editors is harmless
+    except UnicodeDecodeError as exc:
+        raise _whole(source, f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
 
 
 def _read_limited(path: Path, source: str) -> str:
     try:
-        size = path.stat().st_size
-        if size > MAX_MANIFEST_BYTES:
-            raise ManifestError([Problem(source, None, None, "", f"{size} bytes is larger "
-                                         f"than the {MAX_MANIFEST_BYTES} byte limit")])
-        return path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ManifestError([Problem(source, None, None, "",
-                                     f"not UTF-8 text: {exc.reason} at byte {exc.start}")]
-                            ) from None
+        with path.open("rb") as f:
+            data = f.read(MAX_MANIFEST_BYTES + 1)
     except OSError as exc:
-        raise ManifestError([Problem(source, None, None, "",
-                                     f"cannot read: {exc.strerror}")]) from None
+        raise _whole(source, f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise _whole(source, f"larger than the limit of {MAX_MANIFEST_BYTES} bytes (1 MiB)")
+    return _decode(data, source)
 
 
-def load_file(path: Path, environ: Mapping[str, str] | None = None,
+def _environment(base_dir: Path | None, environ: Mapping[str, str] | None) -> dict[str, str]:
+    """The `.env` beside the manifest, overridden by the process environment."""
+    env: dict[str, str] = {}
+    dotenv = base_dir / ".env" if base_dir is not None else None
+    if dotenv is not None and dotenv.is_file():
+        values, problems = parse_dotenv(_read_limited(dotenv, str(dotenv)), str(dotenv))
+        if problems:
+            raise ManifestError(problems)
+        env.update(values)
+    env.update(os.environ if environ is None else environ)
+    return env
+
+
+def _load_text(text: str | bytes, source: str, base_dir: Path | None,
+               environ: Mapping[str, str] | None, project_name: str | None) -> LoadResult:
+    if len(text) > MAX_MANIFEST_BYTES or (
+            isinstance(text, str) and len(text.encode("utf-8", "surrogatepass"))
+            > MAX_MANIFEST_BYTES):
+        raise _whole(source, f"larger than the limit of {MAX_MANIFEST_BYTES} bytes (1 MiB)")
+    doc, positions = parse(_decode(text, source), source)
+    where = _Located(source, positions)
+    env = _environment(base_dir, environ)
+    interpolation = _Interpolation(env)
+    doc = interpolation(doc)
+    if interpolation.errors:
+        raise where.error(interpolation.errors)
+    warnings = [str(where.problem(path, f'variable "{name}" is not set; using an empty '
+                                        "string")) for path, name in interpolation.unset]
+    return _check_and_normalize(doc, where, base_dir=base_dir, environ=env,
+                                project_name=project_name, warnings=warnings)
+
+
+def load_text(text: str | bytes, source: str, base_dir: Path | None,
+              environ: Mapping[str, str] | None = None,
               project_name: str | None = None) -> LoadResult:
+    """Load a compose file's text. ``source`` names it in messages; ``base_dir`` is its
+    folder, where `.env` is read and relative bind sources point (None: neither);
+    ``environ`` defaults to the process environment; ``project_name`` overrides the
+    file's ``name``."""
+    return _guarded(source, lambda: _load_text(text, source, base_dir, environ, project_name))
+
+
+def load_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None,
+              project_name: str | None = None) -> LoadResult:
+    """Load a compose file; its folder holds `.env` and anchors relative bind sources."""
     source = str(path)
-    text = _read_limited(path, source)
-    base_dir = path.resolve().parent
-    return load_text(text, source, base_dir, environ, project_name)
+
+    def run() -> LoadResult:
+        file = Path(path)
+        text = _read_limited(file, source)
+        return _load_text(text, source, file.absolute().parent, environ, project_name)
+    return _guarded(source, run)
 
 
 def load_document(doc: Any, source: str = "<api>") -> LoadResult:
-    """Validate and normalise a compose document that arrived as data (no YAML, no
-    interpolation, no `.env`, no base folder: bind sources must be absolute)."""
-    return _check_and_normalize(doc, source, Positions(), base_dir=None, environ=None,
-                                project_name=None, warnings=[])
+    """Validate and normalise a compose document that arrived as data: no YAML, no
+    interpolation, no `.env`, no base folder (bind sources must be absolute)."""
+    def run() -> LoadResult:
+        _check_plain(doc, source)
+        return _check_and_normalize(doc, _Located(source, Positions()), base_dir=None,
+                                    environ=None, project_name=None, warnings=[])
+    return _guarded(source, run)
 
 
-__all__ += ["project_name_from"]
+def _check_plain(doc: Any, source: str) -> None:
+    """JSON-shaped data only (string keys; str, int, float, bool, None, list, dict),
+    bounded like a YAML file, so the checks after it can rely on that."""
+    count = 0
+    todo: list[tuple[Any, KeyPath]] = [(doc, ())]
+    while todo:
+        value, path = todo.pop()
+        count += 1
+        if count > MAX_NODES or len(path) > MAX_DEPTH:
+            raise _whole(source, f"document too large or nested too deeply (limits: "
+                                 f"{MAX_NODES} values, {MAX_DEPTH} levels)")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise ManifestError([Problem(source, None, None, format_path(path),
+                                                 f"key {key!r} is not a string")])
+                todo.append((item, (*path, key)))
+        elif isinstance(value, list):
+            todo.extend((item, (*path, i)) for i, item in enumerate(value))
+        elif not isinstance(value, str | int | float | bool | type(None)):
+            raise ManifestError([Problem(source, None, None, format_path(path),
+                                         f"unsupported value of type {type(value).__name__}")])
+
+
+def _guarded(source: str, run: Any) -> LoadResult:
+    """The loader's promise: only ManifestError leaves. A bug that breaks it still gives
+    the user a located, reportable message instead of a traceback (and the fuzz tests
+    fail on the word "internal")."""
+    try:
+        result: LoadResult = run()
+        return result
+    except ManifestError:
+        raise
+    except RecursionError:
+        raise _whole(source, "document nested too deeply") from None
+    except Exception as exc:
+        raise _whole(source, f"internal error in the manifest loader ({type(exc).__name__}: "
+                             f"{exc}); please report it") from exc

@@ -29,17 +29,22 @@ def _prune(value: Any) -> Any:
 
 def _service(spec: ServiceSpec) -> dict[str, Any]:
     out = _prune(encode(spec))
+    # An empty command or entrypoint overrides the image's, unlike a missing one.
+    for key in ("command", "entrypoint"):
+        if getattr(spec, key) == []:
+            out[key] = []
     # A network with no options is still a network the service is on.
     out["networks"] = {name: _prune(encode(net)) or None
                        for name, net in spec.networks.items()}
     out["deploy"] = {"replicas": spec.deploy.replicas, **out.get("deploy", {})}
     for mount, raw in zip(spec.volumes, out.get("volumes", []), strict=True):
         if mount.tmpfs and mount.tmpfs.mode is not None:
-            raw["tmpfs"]["mode"] = format(mount.tmpfs.mode, "o")  # octal, as written
+            raw["tmpfs"]["mode"] = format(mount.tmpfs.mode, "o")  # octal, as chmod reads it
     return out
 
 
 def to_compose(app: AppSpec) -> dict[str, Any]:
+    """The compose document of ``app``; ``load_document(to_compose(app)).app == app``."""
     doc: dict[str, Any] = {"name": app.name,
                            "services": {n: _service(s) for n, s in app.services.items()}}
     if app.networks:

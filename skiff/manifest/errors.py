@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 KeyPath = tuple[str | int, ...]
+# Beyond this many, more problems help no one: the rest are counted, not listed.
+MAX_PROBLEMS = 100
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,11 @@ class ManifestError(Exception):
     """Everything wrong with one manifest, one problem per line."""
 
     def __init__(self, problems: list[Problem]) -> None:
+        if len(problems) > MAX_PROBLEMS:
+            first = problems[0]
+            problems = [*problems[:MAX_PROBLEMS],
+                        Problem(first.source, None, None, "",
+                                f"more problems not shown (limit {MAX_PROBLEMS})")]
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
 

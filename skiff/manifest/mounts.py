@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import posixpath
+import re
 from pathlib import Path
 from typing import Any
 
+from skiff.manifest.convert import to_bool, to_int
+from skiff.manifest.errors import quote
 from skiff.manifest.units import parse_bytes
 from skiff.models.appspec import BindOptions, Mount, TmpfsOptions, VolumeOptions
 
+# Compose's rule for volume (and network) keys.
+NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _MODES = {"ro": True, "rw": False}
 # Options Docker accepts after the second colon that change nothing for skiff's runtime
-# (SELinux labels, propagation); accepted so compose files load, kept out of the spec.
+# (SELinux labels, propagation, macOS consistency); accepted so compose files load.
 _IGNORED_MODES = {"z", "Z", "rprivate", "private", "rshared", "shared", "rslave", "slave",
-                  "nocopy", "cached", "delegated", "consistent"}
+                  "cached", "delegated", "consistent"}
 
 
 class MountError(ValueError):
@@ -21,88 +26,115 @@ class MountError(ValueError):
 
 
 def _is_path(source: str) -> bool:
-    return source.startswith(("/", "./", "../", "~")) or source in (".", "..")
+    return source.startswith(("/", ".", "~"))
 
 
-def _check_target(target: str) -> str:
+def check_target(target: str) -> str:
     if not target.startswith("/"):
-        raise MountError(f"target {target!r} must be an absolute path in the container")
+        raise MountError(f"target {quote(target)} must be an absolute path in the container")
     if ".." in target.split("/"):
-        raise MountError(f"target {target!r} must not contain '..'")
-    return posixpath.normpath(target)
+        raise MountError(f"target {quote(target)} must not contain '..'")
+    # normpath keeps a leading "//"; one slash, so "/data" and "//data/" are one target.
+    return "/" + posixpath.normpath(target).lstrip("/")
 
 
 def resolve_bind(source: str, base_dir: Path | None) -> str:
-    if source.startswith("~"):
-        return str(Path(source).expanduser())
+    """An absolute host path. Relative and ``~`` paths need the manifest's own machine
+    and folder, so documents received over the API must send absolute ones."""
     if source.startswith("/"):
-        return posixpath.normpath(source)
+        return "/" + posixpath.normpath(source).lstrip("/")
     if base_dir is None:
-        raise MountError(f"relative bind source {source!r} needs the manifest's folder; "
-                         "send absolute paths")
-    return posixpath.normpath(str(base_dir / source))
+        raise MountError(f"bind source {quote(source)} must be an absolute path here "
+                         "(relative paths are resolved by the CLI, beside the manifest)")
+    if source.startswith("~"):
+        try:
+            expanded = Path(source).expanduser()
+        except RuntimeError:  # no HOME, or ~user of an unknown user
+            raise MountError(f"cannot expand {quote(source)}: unknown home folder") from None
+        return "/" + posixpath.normpath(str(base_dir / expanded)).lstrip("/")
+    return "/" + posixpath.normpath(str(base_dir / source)).lstrip("/")
 
 
-def check_volume_name(name: str) -> None:
-    if not name or "/" in name or name in (".", "..") or ".." in name:
-        raise MountError(f"volume name {name!r} must not contain '/' or '..'")
+def check_volume_name(name: str) -> str:
+    if not NAME.fullmatch(name):
+        raise MountError(f"volume name {quote(name)} must be letters, digits, '_', '.' or "
+                         "'-', starting with a letter or digit (paths start with / or ./)")
+    return name
 
 
 def parse_short(spec: str, base_dir: Path | None) -> Mount:
     """"/data" (anonymous), "name:/data[:ro]", "./dir:/data[:ro]", "/host:/data[:ro]"."""
     parts = spec.split(":")
     if len(parts) == 1:
-        return Mount(type="volume", target=_check_target(parts[0]))
+        return Mount(type="volume", target=check_target(parts[0]))
     if len(parts) > 3:
-        raise MountError(f"{spec!r} is not SOURCE:TARGET[:MODE]")
-    source, target = parts[0], _check_target(parts[1])
-    read_only = False
+        raise MountError(f"{quote(spec)} is not SOURCE:TARGET[:MODE]")
+    source, target = parts[0], check_target(parts[1])
+    read_only, nocopy = False, False
     if len(parts) == 3:
         for mode in parts[2].split(","):
             if mode in _MODES:
                 read_only = _MODES[mode]
+            elif mode == "nocopy":
+                nocopy = True
             elif mode not in _IGNORED_MODES:
-                raise MountError(f"{spec!r}: unknown mode {mode!r} (ro or rw)")
+                raise MountError(f"{quote(spec)}: unknown mode {quote(mode)} (ro or rw)")
     if not source:
-        raise MountError(f"{spec!r} has an empty source")
+        raise MountError(f"{quote(spec)} has an empty source")
     if _is_path(source):
         # Docker's short syntax creates a missing host folder; the long syntax does not.
         return Mount(type="bind", source=resolve_bind(source, base_dir), target=target,
                      read_only=read_only, bind=BindOptions(create_host_path=True))
-    check_volume_name(source)
-    return Mount(type="volume", source=source, target=target, read_only=read_only)
+    return Mount(type="volume", source=check_volume_name(source), target=target,
+                 read_only=read_only, volume=VolumeOptions(nocopy=True) if nocopy else None)
 
 
-def _bool(value: Any, what: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise MountError(f"{what} must be true or false, got {value!r}")
+def _option(entry: dict[str, Any], section: str, key: str) -> Any:
+    return (entry.get(section) or {}).get(key)
+
+
+def _flag(entry: dict[str, Any], section: str, key: str) -> bool:
+    value = _option(entry, section, key)
+    if value is None:
+        return False
+    try:
+        return to_bool(value)
+    except ValueError as exc:
+        raise MountError(f"{section}.{key}: {exc}") from None
 
 
 def parse_long(entry: dict[str, Any], base_dir: Path | None) -> Mount:
     kind = entry["type"]
-    target = _check_target(entry["target"])
-    source = entry.get("source")
-    read_only = _bool(entry.get("read_only", False), "read_only")
+    target = check_target(entry["target"])
+    source = entry.get("source") or None
+    read_only = _flag({"m": entry}, "m", "read_only")
     if kind == "bind":
         if not source:
             raise MountError("a bind mount needs a source")
-        create = _bool(entry.get("bind", {}).get("create_host_path", False),
-                       "bind.create_host_path")
         return Mount(type="bind", source=resolve_bind(source, base_dir), target=target,
-                     read_only=read_only, bind=BindOptions(create_host_path=create))
+                     read_only=read_only,
+                     bind=BindOptions(create_host_path=_flag(entry, "bind", "create_host_path")))
     if kind == "volume":
-        if source:
-            check_volume_name(source)
-        nocopy = _bool(entry.get("volume", {}).get("nocopy", False), "volume.nocopy")
-        return Mount(type="volume", source=source or None, target=target, read_only=read_only,
+        nocopy = _flag(entry, "volume", "nocopy")
+        return Mount(type="volume", source=check_volume_name(source) if source else None,
+                     target=target, read_only=read_only,
                      volume=VolumeOptions(nocopy=True) if nocopy else None)
     if source:
         raise MountError("a tmpfs mount has no source")
-    opts = entry.get("tmpfs", {})
-    size = parse_bytes(opts["size"]) if "size" in opts else None
-    mode = int(str(opts["mode"]), 8) if "mode" in opts else None
+    size, mode = _option(entry, "tmpfs", "size"), _option(entry, "tmpfs", "mode")
+    try:
+        size = parse_bytes(size) if size is not None else None
+    except ValueError as exc:
+        raise MountError(f"tmpfs.size: {exc}") from None
+    if isinstance(mode, str):  # "1777" or "0o1777": octal, as chmod reads it
+        if not re.fullmatch(r"(0o)?[0-7]{1,4}", mode.strip()):
+            raise MountError(f"tmpfs.mode: {quote(mode)} is not an octal mode like 1777")
+        mode = int(mode.strip().removeprefix("0o"), 8)
+    elif mode is not None:  # a YAML integer is the number itself (write 0o1777 or 01777)
+        try:
+            mode = to_int(mode, 0, 0o7777)
+        except ValueError as exc:
+            raise MountError(f"tmpfs.mode: {exc}") from None
+    options = TmpfsOptions(size=size, mode=mode)
     return Mount(type="tmpfs", target=target, read_only=read_only,
-                 tmpfs=TmpfsOptions(size=size, mode=mode) if size or mode else None)
+                 tmpfs=options if options != TmpfsOptions() else None)

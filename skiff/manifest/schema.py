@@ -16,6 +16,8 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
+from skiff.manifest.errors import MAX_PROBLEMS, KeyPath, quote
+
 _HERE = Path(__file__).resolve()
 _CANDIDATES = (
     _HERE.parents[2] / "schemas" / "manifest.schema.json",  # a source checkout
@@ -25,7 +27,7 @@ _TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a numbe
                "boolean": "true or false", "null": "null", "array": "a list",
                "object": "a mapping"}
 
-Located = tuple[tuple[str | int, ...], bool, str]  # path, at the key (not value), message
+Located = tuple[KeyPath, bool, str]  # path, at the key (not value), message
 
 
 @functools.cache
@@ -37,32 +39,29 @@ def manifest_schema() -> dict[str, Any]:
                             ", ".join(str(p) for p in _CANDIDATES))
 
 
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """The schema with each local ``$ref`` replaced by its definition: the published file
+    keeps $defs for readers, while resolving references on every value was a third of
+    the validation time."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            siblings = {k: v for k, v in node.items() if k != "$ref"}  # e.g. a description
+            return {**_inline(defs[ref.removeprefix("#/$defs/")], defs), **siblings}
+        return {k: _inline(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node
+
+
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(manifest_schema())
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+    schema = manifest_schema()
+    return jsonschema.Draft202012Validator(_inline(schema, schema.get("$defs", {})))
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, dict | list):
-        return _TYPE_WORDS[_json_type(value)]
-    text = json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return quote(value)
 
 
 def _types(schema: dict[str, Any]) -> list[str]:
@@ -110,13 +109,15 @@ def _translate(error: ValidationError) -> Iterator[Located]:
         yield from _one_of(error, path)
     elif kind == "minProperties":
         yield path, False, "needs at least one entry"
+    elif kind == "minLength":
+        yield path, False, "must not be empty"
     elif kind == "uniqueItems":
         yield path, False, "has duplicate entries"
-    else:
-        yield path, False, error.message
+    else:  # not used by the schema today; jsonschema's words, kept short
+        yield path, False, error.message[:200]
 
 
-def _one_of(error: ValidationError, path: tuple[str | int, ...]) -> Iterator[Located]:
+def _one_of(error: ValidationError, path: KeyPath) -> Iterator[Located]:
     """Report the branch the value was evidently meant for (its type matched), else the
     types that would have been accepted."""
     by_branch: dict[int, list[ValidationError]] = {}
@@ -131,9 +132,12 @@ def _one_of(error: ValidationError, path: tuple[str | int, ...]) -> Iterator[Loc
 
 
 def validate(doc: Any) -> list[Located]:
-    """Every structural problem in ``doc``, as (path, at_key, message), in path order."""
-    found: dict[tuple[tuple[str | int, ...], str], Located] = {}
+    """The structural problems in ``doc`` as (path, at_key, message); at most
+    MAX_PROBLEMS + 1 of them, so a list of 100,000 wrong items stops early."""
+    found: dict[tuple[KeyPath, str], Located] = {}
     for error in _validator().iter_errors(doc):
         for loc in _translate(error):
             found.setdefault((loc[0], loc[2]), loc)
-    return sorted(found.values(), key=lambda loc: [str(p) for p in loc[0]])
+        if len(found) > MAX_PROBLEMS:
+            break
+    return list(found.values())

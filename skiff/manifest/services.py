@@ -1,0 +1,223 @@
+"""One schema-valid service mapping → ServiceSpec, checking what a schema cannot:
+port and volume strings, references to top-level volumes and networks, limits."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from skiff.manifest import mounts, ports
+from skiff.manifest.convert import (
+    Collector,
+    command_line,
+    string_map,
+    to_bool,
+    to_float,
+    to_int,
+)
+from skiff.manifest.errors import KeyPath, quote
+from skiff.manifest.services_extra import capability, restart_policy, stop_signal
+from skiff.manifest.units import format_duration, parse_bytes, parse_duration
+from skiff.models.appspec import (
+    Deploy,
+    Mount,
+    PortMapping,
+    ResourceLimits,
+    ResourceReservations,
+    Resources,
+    RestartPolicy,
+    ServiceNetwork,
+    ServiceSpec,
+)
+
+MAX_REPLICAS = 1000
+MAX_CPUS = 4096.0
+HOSTNAME = re.compile(r"(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+                      r"(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a service is read against: the whole document and where it came from."""
+
+    volumes: Mapping[str, Any]  # top-level volumes, as written
+    networks: Mapping[str, Any]  # top-level networks, as written
+    base_dir: Path | None  # the manifest's folder; None for documents from the API
+    environ: Mapping[str, str] | None  # for bare environment entries ("- HOME")
+
+
+def _limits(raw: dict[str, Any], path: KeyPath, c: Collector) -> ResourceLimits | None:
+    limits = ResourceLimits(
+        cpus=c.read(raw, "cpus", path, lambda v: to_float(v, 0, MAX_CPUS), None),
+        memory=c.read(raw, "memory", path, parse_bytes, None),
+        pids=c.read(raw, "pids", path, lambda v: to_int(v, 1, 2**31), None))
+    # Nothing set is no limit at all: keeps to_compose's output loading back equal.
+    return limits if limits != ResourceLimits() else None
+
+
+def _reservations(raw: dict[str, Any], path: KeyPath, c: Collector
+                  ) -> ResourceReservations | None:
+    res = ResourceReservations(
+        cpus=c.read(raw, "cpus", path, lambda v: to_float(v, 0, MAX_CPUS), None),
+        memory=c.read(raw, "memory", path, parse_bytes, None))
+    return res if res != ResourceReservations() else None
+
+
+def _deploy(raw: dict[str, Any], path: KeyPath, c: Collector) -> Deploy:
+    replicas = c.read(raw, "replicas", path, lambda v: to_int(v, 0, MAX_REPLICAS), 1)
+    resources = None
+    if raw.get("resources"):
+        rp = (*path, "resources")
+        res = raw["resources"]
+        limits = _limits(res["limits"], (*rp, "limits"), c) if res.get("limits") else None
+        reservations = (_reservations(res["reservations"], (*rp, "reservations"), c)
+                        if res.get("reservations") else None)
+        if limits or reservations:
+            resources = Resources(limits=limits, reservations=reservations)
+    labels = c.read(raw, "labels", path, string_map, {})
+    return Deploy(replicas=replicas, resources=resources, labels=labels)
+
+
+def _ports(raw: list[Any], path: KeyPath, c: Collector) -> list[PortMapping]:
+    out: list[PortMapping] = []
+    seen: dict[tuple[Any, ...], int] = {}
+    for i, entry in enumerate(raw):
+        parsed = c.attempt((*path, i), lambda e=entry: (
+            ports.parse_long(e) if isinstance(e, dict) else ports.parse_short(e)))
+        for mapping in parsed or []:
+            if mapping.published is not None:
+                key = (mapping.published, mapping.protocol, mapping.host_ip)
+                if key in seen:
+                    c.add((*path, i), f"port {mapping.published}/{mapping.protocol} is "
+                                      f"published twice (also by ports[{seen[key]}])")
+                    break
+                seen[key] = i
+            out.append(mapping)
+        if len(out) > ports.MAX_PORTS_PER_SERVICE:
+            c.add(path, f"more than {ports.MAX_PORTS_PER_SERVICE} port mappings")
+            break
+    return out
+
+
+def _volumes(raw: list[Any], path: KeyPath, c: Collector, ctx: Context, service: str
+             ) -> list[Mount]:
+    out: list[Mount] = []
+    targets: dict[str, int] = {}
+    for i, entry in enumerate(raw):
+        mount = c.attempt((*path, i), lambda e=entry: (
+            mounts.parse_long(e, ctx.base_dir) if isinstance(e, dict)
+            else mounts.parse_short(e, ctx.base_dir)))
+        if mount is None:
+            continue
+        if mount.type == "volume" and mount.source and mount.source not in ctx.volumes:
+            c.add((*path, i), f'service "{service}" refers to undefined volume '
+                              f'"{mount.source}": declare it under the top-level volumes')
+            continue
+        if mount.target in targets:
+            c.add((*path, i), f"target {mount.target} is already mounted by "
+                              f"volumes[{targets[mount.target]}]")
+            continue
+        targets[mount.target] = i
+        out.append(mount)
+    return out
+
+
+def _networks(raw: Any, path: KeyPath, c: Collector, ctx: Context, service: str
+              ) -> dict[str, ServiceNetwork]:
+    if not raw:  # none listed (or an empty list): on the app's default network, as compose
+        return {"default": ServiceNetwork()}
+    entries = dict.fromkeys(raw) if isinstance(raw, list) else raw
+    out: dict[str, ServiceNetwork] = {}
+    for i, (name, opts) in enumerate(entries.items()):
+        where = (*path, name) if isinstance(raw, dict) else (*path, i)
+        if name not in ctx.networks and name != "default":
+            c.add(where, f'service "{service}" refers to undefined network "{name}": '
+                         "declare it under the top-level networks", at_key=True)
+            continue
+        opts = opts or {}
+        aliases = []
+        for j, alias in enumerate(opts.get("aliases") or []):
+            if HOSTNAME.fullmatch(alias):
+                aliases.append(alias)
+            else:
+                c.add((*where, "aliases", j), f"alias {quote(alias)} is not a valid DNS name")
+        address = c.read(opts, "ipv4_address", where, _ipv4, None)
+        out[name] = ServiceNetwork(aliases=aliases, ipv4_address=address)
+    return out
+
+
+def _ipv4(text: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(text))
+    except ValueError:
+        raise ValueError(f"{quote(text)} is not an IPv4 address") from None
+
+
+def _absolute(text: str) -> str:
+    if not text.startswith("/"):
+        raise ValueError(f"{quote(text)} must be an absolute path")
+    return text
+
+
+def _hostname(text: str) -> str:
+    if not HOSTNAME.fullmatch(text):
+        raise ValueError(f"{quote(text)} is not a valid hostname")
+    return text
+
+
+def _restart(raw: dict[str, Any], path: KeyPath, c: Collector) -> RestartPolicy | None:
+    found = c.read(raw, "restart", path, restart_policy, None)
+    if found is None:
+        return None
+    policy, retries = found
+    if retries is not None:  # the model has no field for it yet: say so, do not fail
+        c.warn((*path, "restart"), f"max retries ({retries}) are not supported yet; "
+                                   "using on-failure without a limit")
+    return policy
+
+
+def _capabilities(raw: dict[str, Any], key: str, path: KeyPath, c: Collector) -> list[str]:
+    out: list[str] = []
+    for i, value in enumerate(raw.get(key) or []):
+        name = c.attempt((*path, key, i), lambda v=value: capability(v))
+        if name is not None and name not in out:
+            out.append(name)
+    return out
+
+
+def service_spec(name: str, raw: dict[str, Any], path: KeyPath, c: Collector,
+                 ctx: Context) -> ServiceSpec:
+    def flag(key: str) -> bool:
+        return c.read(raw, key, path, to_bool, False)
+
+    if not raw["image"].strip():
+        c.add((*path, "image"), "image must not be empty")
+    grace = c.read(raw, "stop_grace_period", path,
+                   lambda v: format_duration(parse_duration(v)), None)
+    return ServiceSpec(
+        image=raw["image"].strip(),
+        command=c.read(raw, "command", path, command_line, None),
+        entrypoint=c.read(raw, "entrypoint", path, command_line, None),
+        environment=c.read(raw, "environment", path, lambda v: string_map(
+            v, ctx.environ, from_environment=True), {}),
+        working_dir=c.read(raw, "working_dir", path, _absolute, None),
+        user=c.read(raw, "user", path, str, None),
+        hostname=c.read(raw, "hostname", path, _hostname, None),
+        labels=c.read(raw, "labels", path, string_map, {}),
+        ports=_ports(raw.get("ports") or [], (*path, "ports"), c),
+        volumes=_volumes(raw.get("volumes") or [], (*path, "volumes"), c, ctx, name),
+        networks=_networks(raw.get("networks"), (*path, "networks"), c, ctx, name),
+        deploy=_deploy(raw.get("deploy") or {}, (*path, "deploy"), c),
+        restart=_restart(raw, path, c),
+        stop_signal=c.read(raw, "stop_signal", path, stop_signal, None),
+        stop_grace_period=grace,
+        cap_add=_capabilities(raw, "cap_add", path, c),
+        cap_drop=_capabilities(raw, "cap_drop", path, c),
+        privileged=flag("privileged"),
+        read_only=flag("read_only"),
+        init=flag("init"),
+    )
