@@ -22,6 +22,8 @@ from skiff.models.kinds import KINDS, Kind
 ROOT = "/skiff/"
 TOKENS_PREFIX = ROOT + "tokens/"
 LEADER_KEY = ROOT + "leader"
+# Per node: the secret the controller presents to that node's agent (never served).
+AGENT_SECRETS_PREFIX = ROOT + "agentsecrets/"
 
 MAX_NAME_LENGTH = 253  # a DNS name's limit, as Kubernetes uses for object names
 

@@ -153,3 +153,48 @@ class ApiClient:
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    # -- what agents call ----------------------------------------------------------
+
+    async def register_node(self, node: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("POST", "/api/v1/nodes", body=node)
+
+    async def put_node_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("PUT", f"/api/v1/nodes/{name}/status", body=status)
+
+    async def put_task_status(self, app: str, name: str,
+                              status: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("PUT", f"/api/v1/tasks/{app}/{name}/status", body=status)
+
+    async def new_agent_secret(self, node: str) -> str:
+        answer = await self.request("POST", f"/api/v1/nodes/{node}/agent-secret")
+        return str(answer["secret"])
+
+    # -- inside tasks --------------------------------------------------------------
+
+    async def task_logs(self, app: str, name: str, *, tail: int | None = None,
+                        follow: bool = False, timestamps: bool = False
+                        ) -> AsyncIterator[bytes]:
+        params = {"follow": "1" if follow else "0", "timestamps": "1" if timestamps else "0"}
+        if tail is not None:
+            params["tail"] = str(tail)
+        try:
+            async with self.session.get(
+                f"{self.server}/api/v1/tasks/{app}/{name}/logs", params=params,
+                timeout=aiohttp.ClientTimeout(total=None if follow else self.timeout),
+            ) as resp:
+                await self._raise_for(resp)
+                async for line in resp.content:
+                    yield line
+        except aiohttp.ClientConnectionError as exc:
+            raise ApiError(0, "Unreachable",
+                           f"cannot reach the controller at {self.server}: {exc}") from None
+
+    async def task_exec(self, app: str, name: str, cmd: list[str],
+                        timeout: float = 60.0) -> dict[str, Any]:
+        saved, self.timeout = self.timeout, timeout + 15
+        try:
+            return await self.request("POST", f"/api/v1/tasks/{app}/{name}/exec",
+                                      body={"cmd": cmd, "timeout": timeout})
+        finally:
+            self.timeout = saved

@@ -37,6 +37,9 @@ def _service(spec: ServiceSpec) -> dict[str, Any]:
     out["networks"] = {name: _prune(encode(net)) or None
                        for name, net in spec.networks.items()}
     out["deploy"] = {"replicas": spec.deploy.replicas, **out.get("deploy", {})}
+    out.pop("restart_max_retries", None)
+    if spec.restart_max_retries is not None:
+        out["restart"] = f"{spec.restart}:{spec.restart_max_retries}"
     for mount, raw in zip(spec.volumes, out.get("volumes", []), strict=True):
         if mount.tmpfs and mount.tmpfs.mode is not None:
             raw["tmpfs"]["mode"] = format(mount.tmpfs.mode, "o")  # octal, as chmod reads it

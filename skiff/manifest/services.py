@@ -169,15 +169,10 @@ def _hostname(text: str) -> str:
     return text
 
 
-def _restart(raw: dict[str, Any], path: KeyPath, c: Collector) -> RestartPolicy | None:
+def _restart(raw: dict[str, Any], path: KeyPath, c: Collector
+             ) -> tuple[RestartPolicy | None, int | None]:
     found = c.read(raw, "restart", path, restart_policy, None)
-    if found is None:
-        return None
-    policy, retries = found
-    if retries is not None:  # the model has no field for it yet: say so, do not fail
-        c.warn((*path, "restart"), f"max retries ({retries}) are not supported yet; "
-                                   "using on-failure without a limit")
-    return policy
+    return found if found is not None else (None, None)
 
 
 def _capabilities(raw: dict[str, Any], key: str, path: KeyPath, c: Collector) -> list[str]:
@@ -196,6 +191,7 @@ def service_spec(name: str, raw: dict[str, Any], path: KeyPath, c: Collector,
 
     if not raw["image"].strip():
         c.add((*path, "image"), "image must not be empty")
+    restart, max_retries = _restart(raw, path, c)
     grace = c.read(raw, "stop_grace_period", path,
                    lambda v: format_duration(parse_duration(v)), None)
     return ServiceSpec(
@@ -212,7 +208,8 @@ def service_spec(name: str, raw: dict[str, Any], path: KeyPath, c: Collector,
         volumes=_volumes(raw.get("volumes") or [], (*path, "volumes"), c, ctx, name),
         networks=_networks(raw.get("networks"), (*path, "networks"), c, ctx, name),
         deploy=_deploy(raw.get("deploy") or {}, (*path, "deploy"), c),
-        restart=_restart(raw, path, c),
+        restart=restart,
+        restart_max_retries=max_retries,
         stop_signal=c.read(raw, "stop_signal", path, stop_signal, None),
         stop_grace_period=grace,
         cap_add=_capabilities(raw, "cap_add", path, c),

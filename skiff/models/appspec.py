@@ -110,6 +110,7 @@ class ServiceSpec:
     networks: dict[str, ServiceNetwork] = field(default_factory=dict)
     deploy: Deploy = field(default_factory=Deploy)
     restart: RestartPolicy | None = None
+    restart_max_retries: int | None = None  # the N of "on-failure:N"
     stop_signal: str | None = None
     stop_grace_period: str | None = None  # a compose duration, canonical form ("1m30s")
     cap_add: list[str] = field(default_factory=list)

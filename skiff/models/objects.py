@@ -125,6 +125,9 @@ class TaskStatus:
     started_at: str | None = None
     finished_at: str | None = None
     updated_at: str = ""
+    pid: int | None = None
+    oom_killed: bool = False
+    health: str | None = None
 
 
 @dataclass
@@ -163,6 +166,7 @@ class NodeStatus:
     JSON_CAMEL: ClassVar[bool] = True
 
     address: str = ""
+    agent_port: int = 0  # where the agent serves logs and exec, on ``address``
     ready: bool = False
     capacity: NodeResources = field(default_factory=NodeResources)
     allocatable: NodeResources = field(default_factory=NodeResources)

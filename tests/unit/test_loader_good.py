@@ -56,7 +56,7 @@ services:
       resources:
         limits: {cpus: "0.5", memory: 512m, pids: 100}
         reservations: {memory: 128M}
-    restart: on-failure
+    restart: on-failure:3
     stop_signal: TERM
     stop_grace_period: 1m30s
     cap_add: [net_admin]
@@ -90,8 +90,8 @@ volumes:
     assert web.deploy.resources.limits.cpus == 0.5
     assert web.deploy.resources.limits.memory == 512 * 2**20
     assert web.deploy.resources.reservations.memory == 128 * 2**20
-    assert (web.restart, web.stop_signal, web.stop_grace_period) == (
-        "on-failure", "SIGTERM", "1m30s")
+    assert (web.restart, web.restart_max_retries, web.stop_signal, web.stop_grace_period) == (
+        "on-failure", 3, "SIGTERM", "1m30s")
     assert (web.cap_add, web.cap_drop) == (["NET_ADMIN"], ["MKNOD"])
     assert web.read_only and web.init and not web.privileged
     assert app.networks["front"].name == "shop_front"

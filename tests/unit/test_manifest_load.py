@@ -266,15 +266,16 @@ def test_service_scalars(body: str, field: str, expected: object) -> None:
     assert getattr(service(body), field) == expected
 
 
-def test_restart_on_failure_keeps_policy_and_warns_about_retries() -> None:
+def test_restart_on_failure_keeps_policy_and_max_retries() -> None:
     result = load("""
         name: app
         services:
           web: {image: x, restart: "on-failure:5"}
     """)
-    assert result.app.services["web"].restart == "on-failure"
-    assert result.warnings == ["app.yml:4:28 services.web.restart: max retries (5) are not "
-                               "supported yet; using on-failure without a limit"]
+    web = result.app.services["web"]
+    assert (web.restart, web.restart_max_retries) == ("on-failure", 5)
+    assert result.warnings == []
+    assert to_compose(result.app)["services"]["web"]["restart"] == "on-failure:5"
 
 
 def test_version_is_accepted_with_a_warning() -> None:
