@@ -13,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-packages=(etcd-server etcd-client runc busybox-static docker-registry nftables iproute2
+packages=(etcd-server etcd-client runc busybox-static tini docker-registry nftables iproute2
           python3 python3-venv python3-pip ca-certificates procps)
 missing=()
 for p in "${packages[@]}"; do
