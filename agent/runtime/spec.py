@@ -246,7 +246,7 @@ def oci_config(req: ContainerRequest, user: ResolvedUser,
     }
     network: dict[str, Any] = {"type": "network"}
     if req.netns_path:
-        network["path"] = req.netns_path
+        network["path"] = str(req.netns_path)
     linux: dict[str, Any] = {
         # cgroupfs driver: an absolute path under every hierarchy ("a:b:c" is systemd's).
         "cgroupsPath": req.cgroup_path,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -35,6 +36,20 @@ class Running:
     etcd_port: int
     controller_pid: int
     controller_port: int
+    agent_pid: int = 0
+    node: str = ""
+    bridge: str = "skiff0"
+    subnet: str = "10.88.0.0/24"
+
+
+@dataclass(frozen=True)
+class NodeOptions:
+    """The local node `skiff up` runs: its agent port and its container network."""
+
+    agent_port: int = 7481
+    name: str = ""  # default: the hostname
+    subnet: str = "10.88.0.0/24"
+    bridge: str = "skiff0"
 
 
 def _alive(pid: int) -> bool:
@@ -78,14 +93,64 @@ def _wait_healthy(url: str, token: str, pid: int, log: Path, timeout: float) -> 
                    f"{_log_tail(log)}")
 
 
-def up(state_dir: Path, etcd_port: int, port: int, config_path: Path | None) -> str:
+def _agent_settings(state_dir: Path, server: str, token: str, node: NodeOptions):  # type: ignore[no-untyped-def]
+    from agent.settings import AgentSettings
+
+    name = node.name or socket.gethostname()
+    return AgentSettings(server=server, token=token, name=name,
+                         state_dir=state_dir / "agent", port=node.agent_port,
+                         subnet=node.subnet, bridge=node.bridge, nft_table=node.bridge,
+                         netns_prefix=f"{node.bridge}-", cgroup_parent=f"skiff/{name}")
+
+
+def _start_agent(state_dir: Path, url: str, token: str, node: NodeOptions,
+                 log_path: Path) -> subprocess.Popen[bytes]:
+    import asyncio
+
+    from agent.images.busybox import build_busybox_image
+    from agent.images.store import ImageStore
+
+    settings = _agent_settings(state_dir, url, token, node)
+    # A fresh machine has no image to run: make busybox from Debian's busybox-static.
+    asyncio.run(build_busybox_image(ImageStore(settings.images)))
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "skiff.cli.main", "agent", "--server", url,
+             "--token", token, "--name", settings.name, "--state-dir",
+             str(settings.state_dir), "--port", str(node.agent_port), "--subnet",
+             node.subnet, "--bridge", node.bridge],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+
+
+def _wait_node(url: str, token: str, node: str, pid: int, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    req = urllib.request.Request(f"{url}/api/v1/nodes/{node}",
+                                 headers={"Authorization": f"Bearer {token}"})
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            raise CliError(f"the agent exited during start-up; its log:\n{_log_tail(log)}")
+        try:
+            with urllib.request.urlopen(req, timeout=1) as resp:
+                if resp.status == 200 and json.loads(resp.read())["status"].get("ready"):
+                    return
+        except (urllib.error.URLError, OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    raise CliError(f"node {node} did not register within {timeout:.0f}s; the agent's log:\n"
+                   f"{_log_tail(log)}")
+
+
+def up(state_dir: Path, etcd_port: int, port: int, config_path: Path | None,
+       node: NodeOptions | None = None) -> str:
+    node = node or NodeOptions()
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     logs = state_dir / "logs"
     logs.mkdir(exist_ok=True)
     url = f"http://127.0.0.1:{port}"
     token_file = state_dir / "controller" / "admin.token"
     running = _read_state(state_dir)
-    if running and _alive(running.etcd_pid) and _alive(running.controller_pid):
+    if running and _alive(running.etcd_pid) and _alive(running.controller_pid) and \
+            _alive(running.agent_pid):
         token = token_file.read_text().strip()
         write_config(ClientConfig(server=f"http://127.0.0.1:{running.controller_port}",
                                   token=token), config_path)
@@ -116,8 +181,45 @@ def up(state_dir: Path, etcd_port: int, port: int, config_path: Path | None) -> 
     except CliError:
         down(state_dir)
         raise
+    agent_log = logs / "agent.log"
+    name = node.name or socket.gethostname()
+    try:
+        agent = _start_agent(state_dir, url, token, node, agent_log)
+        state = Running(etcd.pid, etcd.port, proc.pid, port, agent.pid, name, node.bridge,
+                        node.subnet)
+        (state_dir / "up.json").write_text(json.dumps(asdict(state)))
+        _wait_node(url, token, name, agent.pid, agent_log, timeout=30)
+    except (CliError, OSError) as exc:
+        down(state_dir)
+        raise CliError(str(exc)) from None
     path = write_config(ClientConfig(server=url, token=token), config_path)
-    return f"skiff is up: controller {url}, etcd 127.0.0.1:{etcd.port}; CLI config {path}"
+    return (f"skiff is up: controller {url}, etcd 127.0.0.1:{etcd.port}, node {name}; "
+            f"CLI config {path}")
+
+
+def _stop_current_agent(pid_file: Path) -> None:
+    """The agent may have been restarted by hand since `up`; its own pid file knows."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return
+    if b"skiff" in cmdline and b"agent" in cmdline:
+        stop_pid(pid, timeout=10)
+
+
+def _remove_containers(state_dir: Path, running: Running) -> None:
+    """The agent leaves containers running when it stops (a restarted agent adopts
+    them); `skiff down` means the whole node stops, so they go too."""
+    import asyncio
+
+    from agent.teardown import teardown
+
+    node = NodeOptions(name=running.node, subnet=running.subnet, bridge=running.bridge)
+    asyncio.run(teardown(_agent_settings(state_dir, "", "", node)))
 
 
 def down(state_dir: Path, purge: bool = False) -> str:
@@ -125,6 +227,10 @@ def down(state_dir: Path, purge: bool = False) -> str:
     if running is None:
         message = "skiff is not running"
     else:
+        if running.agent_pid:
+            stop_pid(running.agent_pid, timeout=10)
+            _stop_current_agent(state_dir / "agent" / "agent.pid")
+            _remove_containers(state_dir, running)
         stop_pid(running.controller_pid, timeout=10)
         stop_pid(running.etcd_pid, timeout=10)
         (state_dir / "up.json").unlink(missing_ok=True)

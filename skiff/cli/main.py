@@ -76,6 +76,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=120.0)
     p.add_argument("--ignore-not-found", action="store_true")
 
+    p = sub.add_parser("logs", help="a service's or task's output")
+    p.add_argument("target", metavar="APP/SERVICE|APP/TASK")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("--tail", type=int, help="only the last N lines of each task")
+    p.add_argument("-t", "--timestamps", action="store_true")
+    p.add_argument("--no-prefix", action="store_true", help="no task name before each line")
+    _client_flags(p)
+
+    p = sub.add_parser("exec", help="run a command in a task's container")
+    p.add_argument("target", metavar="APP/TASK|APP/SERVICE")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD")
+    p.add_argument("--timeout", type=float, default=60.0)
+    _client_flags(p)
+
+    p = sub.add_parser("image", help="images on this node: import")
+    image_sub = p.add_subparsers(dest="image_command", metavar="COMMAND")
+    image_sub.required = True
+    q = image_sub.add_parser("import", help="import an OCI layout, OCI archive or rootfs")
+    q.add_argument("path", type=Path)
+    q.add_argument("ref", metavar="NAME[:TAG]")
+    q.add_argument("--store", type=Path, help="image store (default: the local agent's)")
+    q = image_sub.add_parser("ls", help="list images on this node")
+    q.add_argument("--store", type=Path)
+    p = sub.add_parser("images", help="list images on this node")
+    p.add_argument("--store", type=Path)
+
+    p = sub.add_parser("agent", help="run a node agent (as root)")
+    p.add_argument("--server", required=True, help="controller URL")
+    p.add_argument("--token", required=True)
+    p.add_argument("--name", help="node name (default: the hostname)")
+    p.add_argument("--state-dir", type=Path, default=Path("/var/lib/skiff/agent"))
+    p.add_argument("--address", default="127.0.0.1",
+                   help="this node's address, where the controller reaches the agent")
+    p.add_argument("--port", type=int, default=7481)
+    p.add_argument("--label", action="append", default=[], metavar="K=V")
+    p.add_argument("--subnet", default="10.88.0.0/24", help="this node's container range")
+    p.add_argument("--bridge", default="skiff0", help="this node's bridge (and nft table)")
+
     p = sub.add_parser("version", help="client and server versions")
     _client_flags(p)
 
@@ -84,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--etcd-port", type=int, default=12379)
     p.add_argument("--port", type=int, default=7480)
     p.add_argument("--config", help="where to write the CLI config")
+    p.add_argument("--agent-port", type=int, default=7481)
+    p.add_argument("--node-name", help="the local node's name (default: the hostname)")
+    p.add_argument("--subnet", default="10.88.0.0/24", help="the node's container range")
+    p.add_argument("--bridge", default="skiff0", help="the node's bridge (and nft table)")
 
     p = sub.add_parser("down", help="stop what `skiff up` started")
     p.add_argument("--state-dir", type=Path)
@@ -122,13 +164,29 @@ def dispatch(args: argparse.Namespace) -> int:
         return _run_async(cmd_delete, args)
     if cmd == "version":
         return _run_async(_version, args)
+    if cmd == "logs":
+        from skiff.cli.task_cmds import cmd_logs
+        return _run_async(cmd_logs, args)
+    if cmd == "exec":
+        from skiff.cli.task_cmds import cmd_exec
+        return _run_async(cmd_exec, args)
+    if cmd in ("image", "images"):
+        from skiff.cli.image_cmds import cmd_image
+        return cmd_image(args)
+    if cmd == "agent":
+        from agent.main import run as run_agent
+        from skiff.cli.image_cmds import agent_settings
+        run_agent(agent_settings(args))
+        return EXIT_OK
     if cmd in ("up", "down"):
         from skiff.cli import localcluster
         from skiff.client.config import default_config_path
         state = args.state_dir or localcluster.default_state_dir()
         if cmd == "up":
             config = Path(args.config) if args.config else default_config_path()
-            print(localcluster.up(state, args.etcd_port, args.port, config))
+            node = localcluster.NodeOptions(args.agent_port, args.node_name or "",
+                                            args.subnet, args.bridge)
+            print(localcluster.up(state, args.etcd_port, args.port, config, node))
         else:
             print(localcluster.down(state, purge=args.purge))
         return EXIT_OK

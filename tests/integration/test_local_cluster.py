@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
+import secrets
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -25,17 +28,27 @@ def _kill_leftovers(state: Path) -> None:
         pids = json.loads((state / "up.json").read_text())
     except (FileNotFoundError, ValueError):
         return
-    for key in ("controller_pid", "etcd_pid"):
+    for key in ("agent_pid", "controller_pid", "etcd_pid"):
         with contextlib.suppress(ProcessLookupError, KeyError):
             os.kill(pids[key], signal.SIGKILL)
+
+
+def _host_network() -> tuple[str, str]:
+    links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    return links, tables
 
 
 async def test_up_apply_get_down(tmp_path: Path) -> None:
     state, config = tmp_path / "state", tmp_path / "config"
     env = {"SKIFF_CONFIG": str(config)}
     etcd_port, port = free_port("127.0.0.1"), free_port("127.0.0.1")
+    tag = secrets.token_hex(3)
+    bridge = f"sku{tag}"
     up_args = ["up", "--state-dir", str(state), "--etcd-port", str(etcd_port),
-               "--port", str(port)]
+               "--port", str(port), "--agent-port", str(free_port("127.0.0.1")),
+               "--node-name", f"up-{tag}", "--bridge", bridge,
+               "--subnet", f"10.{random.randint(100, 250)}.{random.randint(0, 255)}.0/24"]
     try:
         res = await skiff(*up_args, env=env)
         assert res.code == 0, res.err
@@ -49,11 +62,18 @@ async def test_up_apply_get_down(tmp_path: Path) -> None:
         res = await skiff("apply", "-f", str(HELLO), env=env)
         assert res.code == 0 and "app/hello created" in res.out, res
 
-        async def three_tasks() -> bool:
+        async def three_running() -> bool:
             out = await skiff("get", "tasks", env=env)
-            return len(out.out.strip().splitlines()) == 4  # header + 3
+            rows = out.out.strip().splitlines()[1:]
+            return len(rows) == 3 and all(r.split()[4] == "running" for r in rows)
 
-        await wait_for(three_tasks, "3 tasks", timeout=30)
+        await wait_for(three_running, "3 running tasks", timeout=60)
+
+        async def said_hello() -> bool:
+            out = await skiff("logs", "hello/web", "--tail", "1", env=env)
+            return out.out.count("hello from web-") == 3
+
+        await wait_for(said_hello, "each replica's output", timeout=30)
         res = await skiff("version", env=env)
         assert res.code == 0 and "server: skiff" in res.out
     finally:
@@ -63,3 +83,6 @@ async def test_up_apply_get_down(tmp_path: Path) -> None:
     assert not state.exists()
     res = await skiff("get", "apps", env=env)
     assert res.code == 1 and "cannot reach the controller" in res.err
+    links, tables = _host_network()
+    assert bridge not in links
+    assert f"table ip {bridge}" not in tables

@@ -1,0 +1,254 @@
+"""The node agent: registers its Node, heartbeats, follows the tasks bound to it through
+the controller's API (never etcd), and keeps one runner per task.
+
+Level-triggered: a watch wakes it, a periodic full relist repairs what a watch missed,
+and every sync compares the tasks it should run with the runners and containers it has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp import web
+
+from agent import launch, rootfs
+from agent.context import NodeContext
+from agent.http import build_app
+from agent.images.store import ImageStore
+from agent.network.node import NodeNetwork
+from agent.runtime.container import Runtime
+from agent.settings import AgentSettings
+from agent.taskrunner import TaskRunner
+from skiff.client.api import ApiClient, ApiError
+from skiff.models.codec import decode, encode
+from skiff.models.kinds import TASK
+from skiff.models.objects import (
+    TERMINAL_STATES,
+    Node,
+    NodeResources,
+    NodeStatus,
+    ObjectMeta,
+    Task,
+    TaskStatus,
+)
+
+log = logging.getLogger("skiff.agent")
+TaskKey = tuple[str, str]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _memory_bytes() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _key(task: Task) -> TaskKey:
+    return (task.metadata.app or "", task.metadata.name)
+
+
+class NodeAgent:
+    def __init__(self, settings: AgentSettings) -> None:
+        self.settings = settings
+        self.api = ApiClient(settings.server, settings.token)
+        state = settings.state_dir
+        self.runtime = Runtime(state / "runc", state / "runtime")
+        self.images = ImageStore(settings.images)
+        self.network = NodeNetwork(state / "network", subnet=settings.subnet,
+                                   bridge=settings.bridge, nft_table=settings.nft_table,
+                                   netns_prefix=settings.netns_prefix)
+        self.ctx = NodeContext(settings.name, self.runtime, self.images, self.network,
+                               state / "containers", state / "volumes",
+                               settings.cgroup_parent, self._report)
+        self.tasks: dict[TaskKey, Task] = {}
+        self.runners: dict[TaskKey, TaskRunner] = {}
+        self._runner_tasks: set[asyncio.Task[None]] = set()
+        self._unreported: dict[TaskKey, tuple[Task, TaskStatus]] = {}
+        self._wake = asyncio.Event()
+        self._synced = False
+        self._secret = ""
+
+    # -- talking to the controller -------------------------------------------------------
+
+    def _node_status(self) -> NodeStatus:
+        cpus = float(os.cpu_count() or 1)
+        memory = _memory_bytes()
+        return NodeStatus(address=self.settings.address, agent_port=self.settings.port,
+                          ready=True, capacity=NodeResources(cpus, memory),
+                          allocatable=NodeResources(cpus, memory),
+                          last_heartbeat=_now(), message="")
+
+    async def register(self) -> None:
+        node = Node(metadata=ObjectMeta(name=self.settings.name, labels=self.settings.labels),
+                    status=self._node_status())
+        await self.api.register_node(encode(node))
+        self._secret = await self.api.new_agent_secret(self.settings.name)
+
+    async def _report(self, task: Task, status: TaskStatus) -> None:
+        key = _key(task)
+        try:
+            await self.api.put_task_status(key[0], key[1], encode(status))
+            self._unreported.pop(key, None)
+        except ApiError as exc:
+            if exc.code == "NotFound":
+                self._unreported.pop(key, None)
+                return
+            log.warning("task %s: status not reported yet: %s", key[1], exc.message)
+            self._unreported[key] = (task, status)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            try:
+                await self.api.put_node_status(self.settings.name, encode(self._node_status()))
+            except ApiError as exc:
+                log.warning("heartbeat failed: %s", exc.message)
+
+    # -- which tasks are ours ------------------------------------------------------------
+
+    async def _relist(self) -> int:
+        listed = await self.api.list(TASK, node=self.settings.name)
+        self.tasks = {_key(t): t for t in (decode(Task, i) for i in listed["items"])}
+        self._synced = True
+        self._wake.set()
+        return int(listed["metadata"]["resourceVersion"])
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                revision = await self._relist()
+                async for event in self.api.watch(TASK, resource_version=revision,
+                                                  node=self.settings.name):
+                    task = decode(Task, event["object"])
+                    if event["type"] == "DELETED":
+                        self.tasks.pop(_key(task), None)
+                    else:
+                        self.tasks[_key(task)] = task
+                    self._wake.set()
+            except ApiError as exc:
+                log.warning("watching tasks: %s; retrying", exc.message)
+                await asyncio.sleep(1.0)
+
+    async def _resync(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.resync_seconds)
+            with contextlib.suppress(ApiError):
+                await self._relist()
+
+    # -- keeping runners and containers in line ------------------------------------------
+
+    def _spawn(self, task: Task) -> None:
+        runner = TaskRunner(self.ctx, task)
+        self.runners[_key(task)] = runner
+        job = asyncio.create_task(runner.run(), name=f"task {task.metadata.name}")
+        self._runner_tasks.add(job)
+        job.add_done_callback(self._runner_tasks.discard)
+
+    async def sync(self) -> None:
+        for key, runner in list(self.runners.items()):
+            if runner.done.is_set():
+                del self.runners[key]
+        for key, task in self.tasks.items():
+            runner = self.runners.get(key)
+            if runner is not None:
+                runner.update(task)
+            elif task.spec.desired_state == "running" or (
+                    task.status.state not in TERMINAL_STATES):
+                self._spawn(task)
+        for key, runner in self.runners.items():
+            if key not in self.tasks:
+                runner.stop(purge=True)  # the task object is gone: leave nothing behind
+        for key, (task, status) in list(self._unreported.items()):
+            if key in self.tasks:
+                await self._report(task, status)
+        if self._synced:
+            await self._sweep_orphans()
+
+    async def _sweep_orphans(self) -> None:
+        """Containers and folders no task of ours accounts for: remove them."""
+        wanted = {launch.container_id(t) for t in self.tasks.values()}
+        wanted |= {r.cid for r in self.runners.values()}
+        ids = set(await self.runtime.list_ids())
+        with contextlib.suppress(FileNotFoundError):
+            ids |= {d.name for d in await asyncio.to_thread(
+                lambda: list(self.ctx.containers_dir.iterdir()))}
+        for cid in sorted(ids - wanted):
+            log.info("removing orphan container %s", cid)
+            await self.runtime.stop(cid, grace_seconds=2)
+            await self.runtime.remove(cid)
+            directory: Path = self.ctx.container_dir(cid)
+            await rootfs.unmount(directory)
+            await self.network.detach(cid)
+            await asyncio.to_thread(shutil.rmtree, directory, True)
+
+    async def _sync_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 2.0)
+            self._wake.clear()
+            try:
+                await self.sync()
+            except Exception:
+                log.exception("sync failed; trying again")
+
+    # -- the process ---------------------------------------------------------------------
+
+    def _locate(self, app: str, name: str) -> tuple[Path, str] | None:
+        task = self.tasks.get((app, name))
+        if task is None:
+            return None
+        cid = launch.container_id(task)
+        return self.ctx.container_dir(cid), cid
+
+    async def run(self, stop: asyncio.Event) -> None:
+        for d in (self.ctx.containers_dir, self.ctx.volumes_dir):
+            await asyncio.to_thread(d.mkdir, parents=True, exist_ok=True)
+        # Found by `skiff down` and tests, whoever started this agent.
+        await asyncio.to_thread((self.settings.state_dir / "agent.pid").write_text,
+                                f"{os.getpid()}\n")
+        await self.network.ensure()
+        await self._until_registered(stop)
+        runner = web.AppRunner(build_app(lambda: self._secret, self._locate, self.runtime),
+                               access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.address, self.settings.port,
+                           reuse_address=True)
+        await site.start()
+        log.info("agent %s serving on %s:%d", self.settings.name, self.settings.address,
+                 self.settings.port)
+        loops = [asyncio.create_task(c) for c in (
+            self._heartbeat(), self._follow(), self._resync(), self._sync_loop())]
+        try:
+            await stop.wait()
+        finally:
+            for t in loops:
+                t.cancel()
+            # Containers keep running: a restarted agent adopts them.
+            for t in list(self._runner_tasks):
+                t.cancel()
+            await asyncio.gather(*loops, *self._runner_tasks, return_exceptions=True)
+            await runner.cleanup()
+            await self.api.close()
+
+    async def _until_registered(self, stop: asyncio.Event) -> None:
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                await self.register()
+                return
+            except ApiError as exc:
+                log.warning("cannot register node %s: %s", self.settings.name, exc.message)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, 10.0)

@@ -1,0 +1,30 @@
+"""How one agent is set up: who it is, where the controller is, where its state lives."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    server: str
+    token: str
+    name: str = field(default_factory=socket.gethostname)
+    state_dir: Path = Path("/var/lib/skiff/agent")
+    address: str = "127.0.0.1"  # where the controller reaches this agent
+    port: int = 7481
+    labels: dict[str, str] = field(default_factory=dict)
+    subnet: str = "10.88.0.0/24"  # this node's container addresses
+    bridge: str = "skiff0"
+    nft_table: str = "skiff"
+    netns_prefix: str = "skiff-"
+    cgroup_parent: str = "skiff"
+    images_dir: Path | None = None  # default: <state_dir>/images
+    heartbeat_seconds: float = 5.0
+    resync_seconds: float = 30.0
+
+    @property
+    def images(self) -> Path:
+        return self.images_dir or self.state_dir / "images"

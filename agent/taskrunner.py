@@ -1,0 +1,237 @@
+"""One runner per task on this node: prepare, start, watch, restart, stop, clean up.
+
+The runner owns its container from start to removal and reports every change of
+observed state (assigned → pulling → starting → running → failed/complete/shutdown).
+After an agent restart a new runner adopts a container that is still running instead
+of starting it again. Every clean-up step tolerates "already gone".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agent import launch, rootfs
+from agent.context import NodeContext
+from agent.images.errors import ImageError
+from agent.images.unpack import lower_dirs
+from agent.network import NetworkError, host_resolv_conf, hosts_file, resolv_conf
+from agent.restart import RESET_AFTER, decide
+from agent.runtime.container import ContainerStartError, ContainerState
+from agent.runtime.request import RequestError
+from skiff.models.objects import Task
+
+log = logging.getLogger(__name__)
+EXIT_POLL = 0.25
+STATUS_POLL = 5.0
+LOG_LINES_ON_FAILURE = 5
+
+
+class PrepareError(RuntimeError):
+    """The task cannot start here (image missing, bad spec); shown on the task."""
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class TaskRunner:
+    def __init__(self, ctx: NodeContext, task: Task) -> None:
+        self.ctx = ctx
+        self.task = task
+        self.cid = launch.container_id(task)
+        self.dir = ctx.container_dir(self.cid)
+        self.status = dataclasses.replace(task.status)
+        self._stop = asyncio.Event()
+        self._purge = False  # also remove logs (the task object is gone)
+        self.done = asyncio.Event()
+
+    # -- what the agent tells the runner -------------------------------------------------
+
+    def update(self, task: Task) -> None:
+        self.task = task
+        if task.spec.desired_state != "running":
+            self._stop.set()
+
+    def stop(self, purge: bool = False) -> None:
+        self._purge = self._purge or purge
+        self._stop.set()
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "log.json"
+
+    # -- reporting -----------------------------------------------------------------------
+
+    async def _report(self, **changes: object) -> None:
+        self.status = dataclasses.replace(self.status, updated_at=now(), **changes)  # type: ignore[arg-type]
+        await self.ctx.report(self.task, self.status)
+
+    # -- the life of the container -----------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            await self._life()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug here must not take the agent or other tasks down
+            log.exception("task %s: runner failed", self.task.metadata.name)
+            with contextlib.suppress(Exception):
+                await self._report(state="failed", message="agent error; see the agent log")
+        finally:
+            self.done.set()
+
+    async def _life(self) -> None:
+        restarts = self.task.status.restarts
+        quick = 0
+        current = await self.ctx.runtime.status(self.cid)
+        adopted = current.state in (ContainerState.RUNNING, ContainerState.STARTING)
+        if adopted:
+            log.info("task %s: adopting running container %s", self.task.metadata.name,
+                     self.cid)
+        ended = current.state is ContainerState.STOPPED
+        while not self._stop.is_set():
+            started = time.monotonic()
+            if not adopted and not ended:
+                if not await self._start():
+                    exit_code: int | None = None
+                    oom = False
+                else:
+                    exit_code, oom = await self._wait_exit()
+            elif adopted:
+                if self.status.state != "running" or self.status.container_id != self.cid:
+                    await self._report(state="running", container_id=self.cid,
+                                       message="", pid=current.pid)
+                exit_code, oom = await self._wait_exit()
+            else:
+                exit_code, oom = current.exit_code, current.oom_killed
+            adopted = ended = False
+            if self._stop.is_set():
+                break
+            quick = quick + 1 if time.monotonic() - started < RESET_AFTER else 1
+            if not await self._after_exit(exit_code, oom, restarts, quick):
+                await self._stop.wait()
+                break
+            restarts += 1
+            await self._report(restarts=restarts)
+            await self._discard_container()
+        await self._shutdown()
+
+    async def _start(self) -> bool:
+        """Prepare and start; False (with the reason reported) if it could not start."""
+        spec = self.task.spec.container
+        try:
+            await self._report(state="pulling", message=f"resolving image {spec.image}")
+            image = await self.ctx.images.resolve(spec.image)
+            if image is None:
+                raise PrepareError(f"image {spec.image} is not on node {self.ctx.node}; "
+                                   "import it with `skiff image import`")
+            await self._report(state="starting", message="")
+            await asyncio.to_thread(self.dir.mkdir, parents=True, exist_ok=True)
+            root = await rootfs.mount(self.dir, await lower_dirs(self.ctx.images, image))
+            endpoint = await self.ctx.network.attach(self.cid)
+            hostname = launch.hostname_of(self.task)
+            await asyncio.to_thread(self._write_etc, hostname, str(endpoint.ip.ip))
+            await asyncio.to_thread((self.dir / "exit.json").unlink, missing_ok=True)
+            for mount in launch.mounts(spec, self.ctx.volumes_dir, self.cid,
+                                       self.task.metadata.app or ""):
+                if mount.type == "bind" and mount.source.startswith(str(self.ctx.volumes_dir)):
+                    await asyncio.to_thread(Path(mount.source).mkdir, parents=True,
+                                            exist_ok=True)
+            request = launch.request(self.task, image.config, launch.Paths(
+                bundle_dir=self.dir / "bundle", rootfs=root, netns_path=str(endpoint.netns_path),
+                hosts_file=self.dir / "hosts", resolv_file=self.dir / "resolv.conf",
+                volumes_dir=self.ctx.volumes_dir), self.ctx.cgroup_parent)
+            pid = await self.ctx.runtime.create_and_start(request, self.log_path,
+                                                          self.dir / "exit.json")
+        except (PrepareError, launch.LaunchError, ImageError, NetworkError, RequestError,
+                rootfs.RootfsError, ContainerStartError, OSError) as exc:
+            await self._report(state="failed", message=str(exc), exit_code=None,
+                               finished_at=now())
+            return False
+        await self._report(state="running", message="", container_id=self.cid,
+                           ip=str(endpoint.ip.ip), pid=pid or None, started_at=now(),
+                           finished_at=None, exit_code=None, oom_killed=False)
+        return True
+
+    def _write_etc(self, hostname: str, ip: str) -> None:
+        (self.dir / "hosts").write_text(hosts_file(hostname, ip))
+        (self.dir / "resolv.conf").write_text(resolv_conf(host_resolv_conf()))
+
+    async def _wait_exit(self) -> tuple[int | None, bool]:
+        """Until the container exits (its shim writes the exit record) or a stop is asked."""
+        exit_path = self.dir / "exit.json"
+        last_check = time.monotonic()
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), EXIT_POLL)
+            if self._stop.is_set():
+                break
+            exists = await asyncio.to_thread(exit_path.exists)
+            if exists or time.monotonic() - last_check > STATUS_POLL:
+                last_check = time.monotonic()
+                status = await self.ctx.runtime.status(self.cid)
+                if status.state in (ContainerState.STOPPED, ContainerState.MISSING):
+                    return status.exit_code, status.oom_killed
+        return None, False
+
+    async def _after_exit(self, exit_code: int | None, oom: bool, restarts: int,
+                          quick: int) -> bool:
+        """Report how it ended; True if the policy restarts it (after its delay)."""
+        spec = self.task.spec.container
+        if exit_code is None and self.status.state == "failed":
+            message = self.status.message  # it never started; the reason is reported
+            code_for_policy = 1
+        else:
+            code_for_policy = exit_code if exit_code is not None else 1
+            message = "OOMKilled" if oom else f"exited with code {exit_code}"
+            if code_for_policy != 0:
+                lines = await self.ctx.runtime.last_log_lines(self.cid, LOG_LINES_ON_FAILURE)
+                if lines:
+                    message += "; last output: " + " | ".join(line[-200:] for line in lines)
+        decision = decide(spec, code_for_policy, restarts, quick)
+        state = "complete" if exit_code == 0 else "failed"
+        if decision.restart:
+            await self._report(state=state, exit_code=exit_code, oom_killed=oom,
+                               finished_at=now(),
+                               message=f"{message}; restarting in {decision.delay:g}s")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), decision.delay)
+            return not self._stop.is_set()
+        await self._report(state=state, exit_code=exit_code, oom_killed=oom,
+                           finished_at=now(), message=f"{message}; {decision.reason}")
+        return False
+
+    async def _discard_container(self) -> None:
+        await self.ctx.runtime.remove(self.cid)
+
+    async def _shutdown(self) -> None:
+        """Stop (grace period, then SIGKILL), then remove everything this task made."""
+        spec = self.task.spec.container
+        final = await self.ctx.runtime.stop(self.cid, grace_seconds=launch.stop_grace(spec))
+        await self.ctx.runtime.remove(self.cid)
+        await rootfs.unmount(self.dir)
+        await self.ctx.network.detach(self.cid)
+        await asyncio.to_thread(self._remove_dir)
+        if self.status.state not in ("shutdown",) and not self._purge:
+            code = final.exit_code if final.exit_code is not None else self.status.exit_code
+            await self._report(state="shutdown", exit_code=code, finished_at=now(),
+                               message="stopped")
+
+    def _remove_dir(self) -> None:
+        if self._purge:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            return
+        # Keep the log (and exit record) for `skiff logs` until the task object goes.
+        for name in ("upper", "work", "rootfs", "bundle", "hosts", "resolv.conf"):
+            path = self.dir / name
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
