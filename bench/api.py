@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 
@@ -118,6 +120,8 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=500)
     args = parser.parse_args()
+    # SIGTERM still runs the clean-up of the cluster this started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     asyncio.run(run(args.services, args.replicas, args.samples))
 
 

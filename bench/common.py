@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.settings import AgentSettings
 from controller.store.etcd_server import EtcdProcess, free_port, start_etcd
 
 
@@ -75,3 +76,57 @@ def _wait_ready(url: str, token_file: Path, proc: subprocess.Popen[bytes]) -> st
                 return token
         time.sleep(0.05)
     raise RuntimeError("the controller did not become ready within 30 s")
+
+
+@contextlib.contextmanager
+def local_node(cluster: Cluster, base: Path) -> Iterator[AgentSettings]:
+    """An agent process on this machine with a network of its own, removed afterwards."""
+    import asyncio
+    import secrets
+
+    from agent.images.busybox import build_busybox_image
+    from agent.images.store import ImageStore
+    from agent.teardown import teardown
+
+    tag = secrets.token_hex(3)
+    name = f"bench-{tag}"
+    settings = AgentSettings(
+        server=cluster.url, token=cluster.token, name=name, state_dir=base / "agent",
+        port=free_port("127.0.0.1"), subnet="10.199.7.0/24", bridge=f"skb{tag}",
+        nft_table=f"skb{tag}", netns_prefix=f"skb{tag}-", cgroup_parent=f"skiff-bench/{name}")
+    asyncio.run(build_busybox_image(ImageStore(settings.images)))
+    log = open(base / "agent.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "skiff.cli.main", "agent", "--server", cluster.url,
+         "--token", cluster.token, "--name", name, "--state-dir", str(settings.state_dir),
+         "--port", str(settings.port), "--subnet", settings.subnet, "--bridge",
+         settings.bridge], stdout=log, stderr=log)
+    try:
+        _wait_node(cluster, name, proc)
+        yield settings
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        asyncio.run(teardown(settings, grace_seconds=1))
+
+
+def _wait_node(cluster: Cluster, name: str, proc: subprocess.Popen[bytes]) -> None:
+    import json
+
+    deadline = time.monotonic() + 30
+    req = urllib.request.Request(f"{cluster.url}/api/v1/nodes/{name}",
+                                 headers={"Authorization": f"Bearer {cluster.token}"})
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the agent exited during start-up")
+        with contextlib.suppress(urllib.error.URLError, OSError, ValueError, KeyError), \
+                urllib.request.urlopen(req, timeout=1) as resp:
+            if json.loads(resp.read())["status"]["ready"]:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("the node did not register within 30 s")
