@@ -63,7 +63,7 @@ class NodeAgent:
         self.settings = settings
         self.api = ApiClient(settings.server, settings.token)
         state = settings.state_dir
-        self.runtime = Runtime(state / "runc", state / "runtime")
+        self.runtime = Runtime(state / "runc", state / "runtime", settings.oci_runtime)
         self.images = ImageStore(settings.images)
         self.network = NodeNetwork(state / "network", subnet=settings.subnet,
                                    bridge=settings.bridge, nft_table=settings.nft_table,
@@ -217,6 +217,7 @@ class NodeAgent:
         # Found by `skiff down` and tests, whoever started this agent.
         await asyncio.to_thread((self.settings.state_dir / "agent.pid").write_text,
                                 f"{os.getpid()}\n")
+        await self._check_runtime()
         await self.network.ensure()
         await self._until_registered(stop)
         runner = web.AppRunner(build_app(lambda: self._secret, self._locate, self.runtime),
@@ -240,6 +241,20 @@ class NodeAgent:
             await asyncio.gather(*loops, *self._runner_tasks, return_exceptions=True)
             await runner.cleanup()
             await self.api.close()
+
+    async def _check_runtime(self) -> None:
+        """Refuse to start with an OCI runtime that does not work here, saying why."""
+        binary = self.settings.oci_runtime
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                binary, "--version", stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT)
+            out, _ = await proc.communicate()
+        except OSError as exc:
+            raise SystemExit(f"OCI runtime {binary!r} cannot run: {exc.strerror}") from None
+        if proc.returncode != 0:
+            raise SystemExit(f"OCI runtime {binary!r} fails: {out.decode(errors='replace')}")
+        log.info("OCI runtime: %s", out.decode(errors="replace").splitlines()[0])
 
     async def _until_registered(self, stop: asyncio.Event) -> None:
         delay = 0.5

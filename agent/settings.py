@@ -22,6 +22,9 @@ class AgentSettings:
     netns_prefix: str = "skiff-"
     cgroup_parent: str = "skiff"
     images_dir: Path | None = None  # default: <state_dir>/images
+    # The OCI runtime binary: runc by default; crun works where cgroups are not hybrid
+    # (crun 1.8 refuses hybrid hierarchies, which Debian 12 hosts often have).
+    oci_runtime: str = "runc"
     heartbeat_seconds: float = 5.0
     resync_seconds: float = 30.0
 

@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", action="append", default=[], metavar="K=V")
     p.add_argument("--subnet", default="10.88.0.0/24", help="this node's container range")
     p.add_argument("--bridge", default="skiff0", help="this node's bridge (and nft table)")
+    p.add_argument("--runtime", default="runc", help="OCI runtime binary (runc, crun)")
 
     p = sub.add_parser("version", help="client and server versions")
     _client_flags(p)
