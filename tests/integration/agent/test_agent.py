@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -138,6 +139,28 @@ async def test_removed_tasks_leave_nothing_behind(node: RunningNode) -> None:
     from agent.runtime import cgroups
     assert [d for d in cgroups.existing_dirs("/" + node.settings.cgroup_parent)
             if d.name.startswith("sk")] == []
+    veths, mounts, processes = _host_view(node)
+    assert veths == [] and mounts == [] and processes == []
+
+
+def _host_view(node: RunningNode) -> tuple[list[str], list[str], list[str]]:
+    """Veths on the node's bridge, mounts under its state, processes (shims) using it."""
+    out = subprocess.run(["ip", "-br", "link", "show", "master", node.settings.bridge],
+                         capture_output=True, text=True, check=True).stdout
+    veths = [line.split()[0] for line in out.splitlines() if line.strip()]
+    state = str(node.settings.state_dir)
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split()[4] for line in f if line.split()[4].startswith(state)]
+    processes = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if state.encode() in cmdline and b" agent " not in cmdline.replace(b"\0", b" "):
+                processes.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+    return veths, mounts, processes
 
 
 async def _only(node: RunningNode, n: int) -> bool:
