@@ -19,6 +19,7 @@ from aiohttp import web
 
 from agent import launch, rootfs
 from agent.context import NodeContext
+from agent.credentials import JoinError, node_token
 from agent.http import build_app
 from agent.images.store import ImageStore
 from agent.network.node import NodeNetwork
@@ -211,6 +212,28 @@ class NodeAgent:
         cid = launch.container_id(task)
         return self.ctx.container_dir(cid), cid
 
+    async def _credentials(self, stop: asyncio.Event) -> None:
+        """Use this node's own credential from here on (join once, if need be)."""
+        path = self.settings.state_dir / "credentials.json"
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                token = await node_token(self.settings.server, self.settings.token,
+                                         self.settings.name, path)
+                break
+            except JoinError as exc:
+                if "NameTaken" in str(exc) or "held by an agent" in str(exc) or \
+                        "invalid or expired token" in str(exc):
+                    raise SystemExit(str(exc)) from None
+                log.warning("%s; retrying", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, 10.0)
+        else:
+            return
+        await self.api.close()
+        self.api = ApiClient(self.settings.server, token)
+
     async def run(self, stop: asyncio.Event) -> None:
         for d in (self.ctx.containers_dir, self.ctx.volumes_dir):
             await asyncio.to_thread(d.mkdir, parents=True, exist_ok=True)
@@ -218,6 +241,7 @@ class NodeAgent:
         await asyncio.to_thread((self.settings.state_dir / "agent.pid").write_text,
                                 f"{os.getpid()}\n")
         await self._check_runtime()
+        await self._credentials(stop)
         await self.network.ensure()
         await self._until_registered(stop)
         runner = web.AppRunner(build_app(lambda: self._secret, self._locate, self.runtime),

@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.api.server import build_app
-from controller.auth.bootstrap import ensure_admin_token
+from controller.auth.bootstrap import ensure_admin_token, ensure_join_token
 from controller.auth.tokens import TokenStore
 from controller.leader import LeaderElector
 from controller.manager import run_reconcilers
@@ -39,6 +39,10 @@ class ControllerSettings:
         return self.state_dir / "admin.token"
 
     @property
+    def join_token_file(self) -> Path:
+        return self.state_dir / "join.token"
+
+    @property
     def url(self) -> str:
         return f"http://{self.listen_host}:{self.listen_port}"
 
@@ -48,6 +52,7 @@ async def serve(settings: ControllerSettings, stop: asyncio.Event) -> None:
     store = ObjectStore(kv)
     tokens = TokenStore(kv)
     token, created = await ensure_admin_token(tokens, settings.token_file)
+    await ensure_join_token(tokens, settings.join_token_file)
     if created and settings.client_config is not None:
         path = write_config(ClientConfig(server=settings.url, token=token),
                             settings.client_config)

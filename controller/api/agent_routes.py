@@ -11,11 +11,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from controller.api.authz import authorize
 from controller.api.body import read_json
 from controller.api.errors import ApiError, bad_request, invalid
-from controller.api.middleware import PRINCIPAL
 from controller.api.state import STORE
-from controller.auth.policy import allowed
+from controller.auth.policy import Access
 from controller.store.errors import AlreadyExists, Conflict
 from controller.store.keys import AGENT_SECRETS_PREFIX, validate_name
 from controller.store.kv import Put
@@ -25,11 +25,6 @@ from skiff.models.kinds import NODE, TASK
 from skiff.models.objects import Node, NodeStatus, ObjectMeta, Task, TaskStatus
 
 _CAS_ATTEMPTS = 10
-
-
-def _require(request: web.Request, verb: str, kind: str) -> None:
-    if not allowed(request[PRINCIPAL], verb, kind):  # type: ignore[arg-type]
-        raise ApiError(403, "Forbidden", f"not allowed to {verb} {kind}")
 
 
 def _decode(cls: type, body: Any, what: str) -> Any:
@@ -43,9 +38,9 @@ def _decode(cls: type, body: Any, what: str) -> Any:
 async def register_node(request: web.Request) -> web.Response:
     """Create the Node, or take it over again (an agent restarting): labels and status
     come from the agent, the spec (cordon, drain) stays the cluster's."""
-    _require(request, "create", "Node")
     body = await read_json(request)
     sent: Node = _decode(Node, body, "Node")
+    authorize(request, Access("create", "Node", sent.metadata.name))
     try:
         validate_name(sent.metadata.name, "node name")
     except ValueError as exc:
@@ -83,7 +78,7 @@ async def _replace_status(store: ObjectStore, kind: Any, name: str, app: str | N
 
 
 async def node_status(request: web.Request) -> web.Response:
-    _require(request, "update", "Node")
+    authorize(request, Access("status", "Node", request.match_info["name"]))
     status = _decode(NodeStatus, await read_json(request), "NodeStatus")
     stored = await _replace_status(request.app[STORE], NODE, request.match_info["name"],
                                    None, status)
@@ -91,18 +86,20 @@ async def node_status(request: web.Request) -> web.Response:
 
 
 async def task_status(request: web.Request) -> web.Response:
-    _require(request, "update", "Task")
     status = _decode(TaskStatus, await read_json(request), "TaskStatus")
-    stored = await _replace_status(request.app[STORE], TASK, request.match_info["name"],
-                                   request.match_info["app"], status)
+    store: ObjectStore = request.app[STORE]
+    name, app = request.match_info["name"], request.match_info["app"]
+    current: Task = await store.get(TASK, name, app)
+    authorize(request, Access("status", "Task", name, node=current.spec.node_name))
+    stored = await _replace_status(store, TASK, name, app, status)
     return web.json_response(encode(stored))
 
 
 async def agent_secret(request: web.Request) -> web.Response:
     """The agent hands over the secret it will accept from the controller; it is stored
     but never served by the API."""
-    _require(request, "update", "Node")
     name = request.match_info["name"]
+    authorize(request, Access("secret", "Node", name))
     await request.app[STORE].get(NODE, name)  # NotFound unless registered
     secret = secrets.token_urlsafe(32)
     await request.app[STORE].kv.txn([], [Put(AGENT_SECRETS_PREFIX + name, secret.encode())])
@@ -128,7 +125,7 @@ def _agent_path(task: Task, what: str) -> str:
 
 
 async def task_logs(request: web.Request) -> web.StreamResponse:
-    _require(request, "get", "Task")
+    authorize(request, Access("logs", "Task", request.match_info["name"]))
     url, secret, task = await _agent_for(request)
     params = {k: v for k, v in request.query.items() if k in ("tail", "follow", "timestamps")}
     headers = {"Authorization": f"Bearer {secret}"}
@@ -151,7 +148,7 @@ async def task_logs(request: web.Request) -> web.StreamResponse:
 
 
 async def task_exec(request: web.Request) -> web.Response:
-    _require(request, "update", "Task")
+    authorize(request, Access("exec", "Task", request.match_info["name"]))
     body = await read_json(request)
     cmd = body.get("cmd") if isinstance(body, dict) else None
     if not isinstance(cmd, list) or not cmd or not all(isinstance(c, str) for c in cmd):

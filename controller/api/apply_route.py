@@ -7,19 +7,18 @@ from typing import Any
 
 from aiohttp import web
 
+from controller.api.authz import authorize
 from controller.api.body import read_json
-from controller.api.errors import ApiError, bad_request, invalid
-from controller.api.middleware import PRINCIPAL
+from controller.api.errors import bad_request, invalid
 from controller.api.state import STORE
 from controller.apply import apply_app
-from controller.auth.policy import allowed
+from controller.auth.policy import Access
 from skiff.manifest import ManifestError, load_document
 from skiff.models.codec import encode
 
 
 async def apply(request: web.Request) -> web.Response:
-    if not allowed(request[PRINCIPAL], "apply", "App"):
-        raise ApiError(403, "Forbidden", "not allowed to apply apps")
+    authorize(request, Access("apply", "App"))
     body = await read_json(request)
     if not isinstance(body, dict) or "manifest" not in body:
         raise bad_request('expected {"manifest": {...compose document...}, "dryRun": false}')

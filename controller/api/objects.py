@@ -10,11 +10,11 @@ from typing import Any
 
 from aiohttp import web
 
+from controller.api.authz import authorize
 from controller.api.body import read_json
 from controller.api.errors import ApiError, bad_request, from_exception, invalid
-from controller.api.middleware import PRINCIPAL
 from controller.api.state import STORE, WATCHES
-from controller.auth.policy import Verb, allowed
+from controller.auth.policy import Access
 from controller.store.objects import ObjectStore
 from skiff.manifest import ManifestError, load_document, to_compose
 from skiff.models.codec import DecodeError, decode, encode
@@ -24,14 +24,11 @@ from skiff.models.objects import API_VERSION, App, Node
 BOOKMARK_SECONDS = 10.0
 
 
-def _kind(request: web.Request, verb: Verb) -> Kind:
+def _kind(request: web.Request) -> Kind:
     try:
-        kind = kind_for(request.match_info["kind"])
+        return kind_for(request.match_info["kind"])
     except UnknownKind as exc:
         raise ApiError(404, "NotFound", str(exc)) from None
-    if not allowed(request[PRINCIPAL], verb, kind.name):
-        raise ApiError(403, "Forbidden", f"not allowed to {verb} {kind.plural}")
-    return kind
 
 
 def _name(request: web.Request, kind: Kind) -> tuple[str, str | None]:
@@ -70,7 +67,9 @@ def _matches(request: web.Request, obj: dict[str, Any]) -> bool:
 
 async def list_or_watch(request: web.Request) -> web.StreamResponse:
     watching = request.query.get("watch", "").lower() in ("1", "true", "yes")
-    kind = _kind(request, "watch" if watching else "list")
+    kind = _kind(request)
+    authorize(request, Access("watch" if watching else "list", kind.name,
+                              node=request.query.get("node")))
     store = request.app[STORE]
     if watching:
         return await _watch(request, store, kind)
@@ -166,13 +165,17 @@ async def _watch(request: web.Request, store: ObjectStore, kind: Kind) -> web.St
 
 
 async def get_object(request: web.Request) -> web.Response:
-    kind = _kind(request, "get")
+    kind = _kind(request)
     name, app = _name(request, kind)
-    return web.json_response(await request.app[STORE].get_raw(kind, name, app))
+    obj = await request.app[STORE].get_raw(kind, name, app)
+    node = (obj.get("spec") or {}).get("nodeName") if kind.name == "Task" else None
+    authorize(request, Access("get", kind.name, name, node=node))
+    return web.json_response(obj)
 
 
 async def delete_object(request: web.Request) -> web.Response:
-    kind = _kind(request, "delete")
+    kind = _kind(request)
+    authorize(request, Access("delete", kind.name, request.match_info["name"]))
     if kind.name == "Service":
         raise ApiError(405, "MethodNotAllowed",
                        "services belong to their app: remove the service from the manifest "
@@ -186,7 +189,8 @@ async def delete_object(request: web.Request) -> web.Response:
 
 async def update_object(request: web.Request) -> web.Response:
     """Replace labels and spec of an app or node, if its resourceVersion still matches."""
-    kind = _kind(request, "update")
+    kind = _kind(request)
+    authorize(request, Access("update", kind.name, request.match_info["name"]))
     if kind not in (APP, NODE):
         raise ApiError(405, "MethodNotAllowed",
                        f"{kind.plural} are written by the controller; change the app instead")

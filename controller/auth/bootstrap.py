@@ -31,3 +31,11 @@ async def ensure_admin_token(tokens: TokenStore, path: Path) -> tuple[str, bool]
     # Registering is idempotent, so a fresh etcd under an old state dir still accepts it.
     await tokens.register(token, "admin", "admin")
     return token, created
+
+
+async def ensure_join_token(tokens: TokenStore, path: Path) -> str:
+    """The cluster's first join token: no expiry (like k3s's node token), kept beside the
+    admin token; `skiff token create` makes expiring ones."""
+    token, _created = await asyncio.to_thread(_read_or_make, path)
+    await tokens.register(token, "join", "join")
+    return token

@@ -1,13 +1,50 @@
-"""Who may do what. Admin tokens may do everything; node tokens get their scope later."""
+"""Who may do what, as one pure decision per request.
+
+- ``admin``: everything.
+- ``node`` (one per joined node, named after it): read the tasks bound to it (a list or
+  watch must filter on its own node), report those tasks' status, register and
+  heartbeat its own Node, hand over its own agent secret. Nothing else: no apps, no
+  services, no other node's tasks.
+- ``join``: exchange itself for a node's credentials, nothing more.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from controller.auth.tokens import Principal
 
-Verb = Literal["get", "list", "watch", "create", "update", "delete", "apply"]
+Verb = Literal["get", "list", "watch", "create", "update", "delete", "apply", "status",
+               "secret", "join", "logs", "exec", "token"]
 
 
-def allowed(principal: Principal, verb: Verb, kind: str) -> bool:
-    return principal.role == "admin"
+@dataclass(frozen=True)
+class Access:
+    verb: Verb
+    kind: str  # "Task", "Node", "App", "Service", "Token", ...
+    name: str | None = None  # the object's name (for nodes: the node)
+    node: str | None = None  # for tasks: the node it is bound to, or the list filter
+
+
+def allowed(principal: Principal, access: Access) -> bool:
+    if principal.role == "admin":
+        return True
+    if principal.role == "join":
+        return access.verb == "join"
+    if principal.role != "node":
+        return False
+    me = principal.name
+    if access.kind == "Task":
+        return access.verb in ("get", "list", "watch", "status") and access.node == me
+    if access.kind == "Node":
+        return access.verb in ("get", "create", "status", "secret") and access.name == me
+    return False
+
+
+def denial(principal: Principal, access: Access) -> str:
+    what = access.kind.lower() + (f" {access.name}" if access.name else "")
+    if principal.role == "node" and access.kind == "Task" and access.verb in ("list", "watch"):
+        return (f"node {principal.name} may only {access.verb} its own tasks "
+                f"(filter node={principal.name})")
+    return f"{principal.role} {principal.name} may not {access.verb} {what}"

@@ -1,7 +1,9 @@
 """Bearer tokens: ``skf.<id>.<secret>``; etcd keeps only a hash of the secret.
 
 The id finds the record, the secret proves possession. Roles: ``admin`` may do
-everything; ``node`` tokens (scoped to one node) come with the cluster issue.
+everything; ``node`` is one node's credential (see policy.py); ``join`` only trades
+itself for a node credential. A node's name is claimed atomically when it joins, so two
+agents can never hold one name.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from controller.store.keys import TOKENS_PREFIX
-from controller.store.kv import Compare, KVStore, Put
+from controller.store.keys import NODE_CLAIMS_PREFIX, TOKENS_PREFIX
+from controller.store.kv import Compare, Delete, KVStore, Put
 
-Role = Literal["admin", "node"]
+Role = Literal["admin", "node", "join"]
 _CACHE_SECONDS = 5.0
 
 
@@ -63,6 +65,28 @@ class TokenStore:
         token = new_token()
         await self.register(token, role, name, ttl_seconds)
         return token
+
+    async def issue_node_credential(self, node: str) -> str | None:
+        """A token for ``node`` and the claim on its name, in one transaction; None if
+        another agent holds the name already."""
+        token = new_token()
+        token_id, secret = token.split(".")[1:]
+        record = {"hash": _hash(secret), "role": "node", "name": node, "expiresAt": None}
+        result = await self.kv.txn(
+            [Compare(NODE_CLAIMS_PREFIX + node, 0), Compare(TOKENS_PREFIX + token_id, 0)],
+            [Put(TOKENS_PREFIX + token_id, json.dumps(record).encode()),
+             Put(NODE_CLAIMS_PREFIX + node, token_id.encode())])
+        return token if result.succeeded else None
+
+    async def release_node(self, node: str) -> None:
+        """Revoke a node's credential and free its name (``skiff node rm``)."""
+        claim = await self.kv.get(NODE_CLAIMS_PREFIX + node)
+        ops: list[Put | Delete] = [Delete(NODE_CLAIMS_PREFIX + node)]
+        if claim is not None:
+            ops.append(Delete(TOKENS_PREFIX + claim.value.decode()))
+        await self.kv.txn([], ops)
+        self._cache = {t: (exp, p) for t, (exp, p) in self._cache.items()
+                       if not (p.role == "node" and p.name == node)}
 
     async def authenticate(self, token: str) -> Principal | None:
         now = time.monotonic()

@@ -24,6 +24,8 @@ TOKENS_PREFIX = ROOT + "tokens/"
 LEADER_KEY = ROOT + "leader"
 # Per node: the secret the controller presents to that node's agent (never served).
 AGENT_SECRETS_PREFIX = ROOT + "agentsecrets/"
+# Per node: the id of the token that holds the node's name (one agent per name).
+NODE_CLAIMS_PREFIX = ROOT + "nodeclaims/"
 
 MAX_NAME_LENGTH = 253  # a DNS name's limit, as Kubernetes uses for object names
 

@@ -110,13 +110,15 @@ def _start_agent(state_dir: Path, url: str, token: str, node: NodeOptions,
     from agent.images.busybox import build_busybox_image
     from agent.images.store import ImageStore
 
-    settings = _agent_settings(state_dir, url, token, node)
+    # The local agent joins like any other node: with the cluster's join token.
+    join_token = (state_dir / "controller" / "join.token").read_text().strip()
+    settings = _agent_settings(state_dir, url, join_token, node)
     # A fresh machine has no image to run: make busybox from Debian's busybox-static.
     asyncio.run(build_busybox_image(ImageStore(settings.images)))
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "skiff.cli.main", "agent", "--server", url,
-             "--token", token, "--name", settings.name, "--state-dir",
+            [sys.executable, "-m", "skiff.cli.main", "agent", "--join", url,
+             "--token", join_token, "--name", settings.name, "--state-dir",
              str(settings.state_dir), "--port", str(node.agent_port), "--subnet",
              node.subnet, "--bridge", node.bridge],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)

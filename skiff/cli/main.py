@@ -103,8 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", type=Path)
 
     p = sub.add_parser("agent", help="run a node agent (as root)")
-    p.add_argument("--server", required=True, help="controller URL")
-    p.add_argument("--token", required=True)
+    p.add_argument("--join", "--server", dest="server", required=True, metavar="URL",
+                   help="the controller to join")
+    p.add_argument("--token", required=True,
+                   help="a join token (`skiff token create`); the node then keeps a "
+                        "credential of its own in its state dir")
     p.add_argument("--name", help="node name (default: the hostname)")
     p.add_argument("--state-dir", type=Path, default=Path("/var/lib/skiff/agent"))
     p.add_argument("--address", default="127.0.0.1",
@@ -114,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subnet", default="10.88.0.0/24", help="this node's container range")
     p.add_argument("--bridge", default="skiff0", help="this node's bridge (and nft table)")
     p.add_argument("--runtime", default="runc", help="OCI runtime binary (runc, crun)")
+
+    p = sub.add_parser("token", help="join tokens for new nodes")
+    token_sub = p.add_subparsers(dest="token_command", metavar="COMMAND")
+    token_sub.required = True
+    q = token_sub.add_parser("create", help="make a join token")
+    q.add_argument("--ttl", default="24h", help="how long it is valid (e.g. 30m, 24h; "
+                                                "0 = forever)")
+    _client_flags(q)
 
     p = sub.add_parser("version", help="client and server versions")
     _client_flags(p)
@@ -165,6 +176,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return _run_async(cmd_delete, args)
     if cmd == "version":
         return _run_async(_version, args)
+    if cmd == "token":
+        return _run_async(_token_create, args)
     if cmd == "logs":
         from skiff.cli.task_cmds import cmd_logs
         return _run_async(cmd_logs, args)
@@ -199,6 +212,21 @@ def dispatch(args: argparse.Namespace) -> int:
             state_dir=args.state_dir, client_config=args.client_config))
         return EXIT_OK
     raise CliError(f"unknown command {cmd!r}", EXIT_USAGE)
+
+
+async def _token_create(args: argparse.Namespace) -> int:
+    from skiff.cli.context import client
+    from skiff.manifest import parse_duration
+    try:
+        seconds = parse_duration(args.ttl)
+    except ValueError as exc:
+        raise CliError(f"--ttl {args.ttl!r}: {exc}") from None
+    async with client(args) as api:
+        answer = await api.create_join_token(int(seconds) if seconds else None)
+    print(answer["token"])
+    if answer.get("expiresAt"):
+        print(f"valid until {answer['expiresAt']}", file=sys.stderr)
+    return EXIT_OK
 
 
 async def _version(args: argparse.Namespace) -> int:

@@ -170,6 +170,15 @@ class ApiClient:
         answer = await self.request("POST", f"/api/v1/nodes/{node}/agent-secret")
         return str(answer["secret"])
 
+    async def join(self, name: str) -> str:
+        """Trade this client's join token for the node's own credential."""
+        answer = await self.request("POST", "/api/v1/join", body={"name": name})
+        return str(answer["token"])
+
+    async def create_join_token(self, ttl_seconds: int | None) -> dict[str, Any]:
+        return await self.request("POST", "/api/v1/tokens",
+                                  body={"role": "join", "ttlSeconds": ttl_seconds})
+
     # -- inside tasks --------------------------------------------------------------
 
     async def task_logs(self, app: str, name: str, *, tail: int | None = None,

@@ -109,7 +109,8 @@ async def node(controller: RunningController) -> AsyncIterator[RunningNode]:
     base = Path(tempfile.mkdtemp(prefix="skiff-node-"))
     name = f"node-{tag}"
     settings = AgentSettings(
-        server=controller.url, token=controller.token, name=name, state_dir=base / "agent",
+        server=controller.url, token=(controller.state_dir / "join.token").read_text().strip(),
+        name=name, state_dir=base / "agent",
         port=free_port("127.0.0.1"), subnet=f"10.{random.randint(100, 250)}."
                                             f"{random.randint(0, 255)}.0/24",
         bridge=f"skt{tag}", nft_table=f"skt{tag}", netns_prefix=f"skt{tag}-",
