@@ -34,8 +34,14 @@ def object_path(kind: Kind, name: str, app: str | None = None) -> str:
 
 
 class ApiClient:
+    """``server`` may list several controllers, comma-separated: every controller serves
+    the API, so when one cannot be reached the client moves on to the next."""
+
     def __init__(self, server: str, token: str | None, timeout: float = 30.0) -> None:
-        self.server = server.rstrip("/")
+        self.servers = [s.strip().rstrip("/") for s in server.split(",") if s.strip()]
+        if not self.servers:
+            raise ValueError("no controller URL given")
+        self.server = self.servers[0]
         self.token = token
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
@@ -69,21 +75,34 @@ class ApiClient:
             text = await resp.text()
             raise ApiError(resp.status, "HTTP", f"HTTP {resp.status}: {text[:200]}") from None
 
+    def _next_server(self) -> None:
+        self.server = self.servers[(self.servers.index(self.server) + 1) % len(self.servers)]
+
     async def request(self, method: str, path: str, *, body: Any = None,
                       params: dict[str, str] | None = None) -> Any:
-        try:
-            async with self.session.request(
-                method, self.server + path, json=body, params=params,
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-            ) as resp:
-                await self._raise_for(resp)
-                return await resp.json()
-        except aiohttp.ClientConnectionError as exc:
-            raise ApiError(0, "Unreachable",
-                           f"cannot reach the controller at {self.server}: {exc}") from None
-        except TimeoutError:
-            raise ApiError(0, "Timeout", f"no answer from {self.server} in "
-                           f"{self.timeout:.0f}s") from None
+        for attempt in range(len(self.servers)):
+            try:
+                async with self.session.request(
+                    method, self.server + path, json=body, params=params,
+                    timeout=aiohttp.ClientTimeout(total=self.timeout),
+                ) as resp:
+                    await self._raise_for(resp)
+                    return await resp.json()
+            except aiohttp.ClientConnectorError as exc:
+                # The connection was never made, so nothing reached a server: trying the
+                # next one is safe even for a request that is not idempotent.
+                if attempt == len(self.servers) - 1:
+                    raise ApiError(0, "Unreachable", f"cannot reach the controller at "
+                                   f"{', '.join(self.servers)}: {exc}") from None
+                self._next_server()
+            except aiohttp.ClientConnectionError as exc:
+                self._next_server()  # for the next request; this one may have landed
+                raise ApiError(0, "Unreachable", f"lost the controller at "
+                               f"{self.server}: {exc}") from None
+            except TimeoutError:
+                raise ApiError(0, "Timeout", f"no answer from {self.server} in "
+                               f"{self.timeout:.0f}s") from None
+        raise AssertionError("unreachable")
 
     async def version(self) -> dict[str, Any]:
         return await self.request("GET", "/api/v1/version")
@@ -151,6 +170,7 @@ class ApiClient:
                             since = event["object"]["metadata"]["resourceVersion"]
                         yield event
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError):
+                self._next_server()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 

@@ -155,3 +155,13 @@ async def test_no_token_anywhere(tmp_path) -> None:
     res = await skiff("get", "apps", env={"SKIFF_CONFIG": str(tmp_path / "none"),
                                           "SKIFF_TOKEN": ""})
     assert res.code == 1 and "no token" in res.err
+
+
+async def test_a_list_of_controllers_fails_over(controller) -> None:
+    dead = "http://127.0.0.1:9"
+    res = await skiff("get", "apps", "--server", f"{dead},{controller.url}",
+                      "--token", controller.token)
+    assert res.code == 0, res.err
+    res = await skiff("get", "apps", "--server", f"{dead},http://127.0.0.1:10",
+                      "--token", controller.token)
+    assert res.code == 1 and "http://127.0.0.1:9, http://127.0.0.1:10" in res.err
