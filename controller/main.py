@@ -33,6 +33,7 @@ class ControllerSettings:
     state_dir: Path = Path("/var/lib/skiff/controller")
     client_config: Path | None = None  # where to write the CLI config on first start
     leader_ttl: int = 10
+    node_grace: float = 10.0  # seconds without a heartbeat before a node is Down
 
     @property
     def token_file(self) -> Path:
@@ -66,7 +67,7 @@ async def serve(settings: ControllerSettings, stop: asyncio.Event) -> None:
 
     identity = f"{socket.gethostname()}:{settings.listen_port}"
     elector = LeaderElector(kv, identity, ttl=settings.leader_ttl)
-    leading = asyncio.create_task(elector.run(lambda: run_reconcilers(store)))
+    leading = asyncio.create_task(elector.run(lambda: run_reconcilers(store, settings.node_grace)))
     try:
         await stop.wait()
     finally:

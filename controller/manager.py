@@ -6,20 +6,24 @@ import asyncio
 
 from controller.reconcilers.apps import AppReconciler
 from controller.reconcilers.informer import Informer
+from controller.reconcilers.node_plan import DEFAULT_GRACE_SECONDS
+from controller.reconcilers.nodes import NodeLifecycle
 from controller.reconcilers.services import ServiceReconciler
 from controller.scheduler.loop import BinderLoop
 from controller.store.objects import ObjectStore
 from skiff.models.kinds import APP, NODE, SERVICE, TASK
 
 
-async def run_reconcilers(store: ObjectStore) -> None:
+async def run_reconcilers(store: ObjectStore,
+                          node_grace: float = DEFAULT_GRACE_SECONDS) -> None:
     apps, services = Informer(store, APP), Informer(store, SERVICE)
     tasks, nodes = Informer(store, TASK), Informer(store, NODE)
     informers = (apps, services, tasks, nodes)
     loops = (
         AppReconciler(store, apps, services),
-        ServiceReconciler(store, services, tasks),
+        ServiceReconciler(store, services, tasks, nodes),
         BinderLoop(store, tasks, nodes),
+        NodeLifecycle(store, nodes, tasks, grace=node_grace),
     )
     async with asyncio.TaskGroup() as group:
         for informer in informers:

@@ -6,6 +6,14 @@ slot is beyond the replica count. Stopping a task bound to a node means setting 
 desired state to shutdown so the node's agent stops the container first; a task no
 node ever took, or that has already ended, is simply deleted.
 
+A task no node has taken yet is also replaced when its placement is outdated: the
+scheduler reads constraints from the task's copy of the spec, and placement is not part
+of the container hash (moving constraints never restarts a running replica).
+
+A global service (``deploy.mode: global``) has instead one task on every eligible node
+(ready, schedulable, meeting its constraints), made already bound to that node, so it
+never waits for the scheduler; see ``plan_global``.
+
 Rolling updates (update_config) refine "replace" later; today every outdated task is
 replaced in one pass.
 """
@@ -16,7 +24,9 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from skiff.models.objects import ObjectMeta, Service, Task, TaskSpec, TaskStatus
+from controller.scheduler.plugins import constraints, ready
+from skiff.models.appspec import ServiceSpec
+from skiff.models.objects import Node, ObjectMeta, Service, Task, TaskSpec, TaskStatus
 
 # Ended tasks kept per slot so `describe` can show why a replica failed.
 TASK_HISTORY_PER_SLOT = 2
@@ -62,9 +72,24 @@ def _stop(task: Task, plan_shutdown: list[Task], plan_delete: list[Task]) -> Non
         plan_shutdown.append(dataclasses.replace(task, spec=spec))
 
 
+def _current(task: Task, spec: ServiceSpec, want_hash: str) -> bool:
+    if task.spec.spec_hash != want_hash:
+        return False
+    # Unbound, it will be placed by the placement it carries: that must be today's.
+    return (task.spec.node_name is not None
+            or task.spec.container.deploy.placement == spec.deploy.placement)
+
+
 def plan_replicas(service: Service | None, tasks: list[Task],
-                  new_id: Callable[[], str]) -> ReplicaPlan:
-    """What to do so that ``tasks`` match ``service`` (None: the service is gone)."""
+                  new_id: Callable[[], str],
+                  draining: frozenset[str] = frozenset()) -> ReplicaPlan:
+    """What to do so that ``tasks`` match ``service`` (None: the service is gone).
+
+    A replica on a ``draining`` node moves start-first: a replacement is made (the
+    scheduler puts it elsewhere), and the old one is stopped only once the replacement
+    runs; one slot of the service moves at a time, so a drain never leaves it with
+    fewer running replicas than before.
+    """
     create: list[Task] = []
     shutdown: list[Task] = []
     delete: list[Task] = []
@@ -87,15 +112,27 @@ def plan_replicas(service: Service | None, tasks: list[Task],
     for task in own:
         by_slot.setdefault(task.spec.slot, []).append(task)
 
+    moving = sum(1 for slot in range(1, replicas + 1)
+                 if _in_move(by_slot.get(slot, []), service, want_hash, draining))
     for slot in range(1, replicas + 1):
         live = [t for t in by_slot.get(slot, []) if t.spec.desired_state == "running"]
-        current = [t for t in live if t.spec.spec_hash == want_hash]
-        # Keep one current task per slot; anything else that should run is stopped.
-        keep = current[-1] if current else None
+        current = [t for t in live if _current(t, service.spec, want_hash)]
+        staying = [t for t in current if t.spec.node_name not in draining]
+        leaving = [t for t in current if t.spec.node_name in draining]
+        # Keep one current task per slot; anything else that should run is stopped,
+        # except a leaving replica whose replacement does not run yet.
+        keep = staying[-1] if staying else None
+        hold = None
+        if leaving and (keep is None or keep.status.state != "running"):
+            hold = leaving[-1]
+            if keep is None and moving < 1:
+                keep = new_task(service, slot, new_id())
+                create.append(keep)
+                moving += 1
         for task in live:
-            if task is not keep:
+            if task is not keep and task is not hold:
                 _stop(task, shutdown, delete)
-        if keep is None:
+        if keep is None and hold is None:
             create.append(new_task(service, slot, new_id()))
 
     for slot, slot_tasks in sorted(by_slot.items()):
@@ -106,4 +143,91 @@ def plan_replicas(service: Service | None, tasks: list[Task],
             ended = [t for t in slot_tasks
                      if t.spec.desired_state == "shutdown" and t.terminal]
             delete.extend(ended[:max(0, len(ended) - TASK_HISTORY_PER_SLOT)])
+    return ReplicaPlan(create, shutdown, delete)
+
+
+def _in_move(slot_tasks: list[Task], service: Service, want_hash: str,
+             draining: frozenset[str]) -> bool:
+    """A slot whose replica is leaving a draining node and whose replacement exists but
+    does not run yet."""
+    current = [t for t in slot_tasks if t.spec.desired_state == "running"
+               and _current(t, service.spec, want_hash)]
+    leaving = any(t.spec.node_name in draining for t in current)
+    staying = [t for t in current if t.spec.node_name not in draining]
+    return leaving and bool(staying) and staying[-1].status.state != "running"
+
+
+def eligible_nodes(spec: ServiceSpec, nodes: list[Node]) -> list[str]:
+    """Names of the nodes a global service runs on: ready, schedulable, and meeting
+    its constraints. Reservations are not checked (Swarm would leave such a task
+    pending): a global task is made bound and never passes through the scheduler."""
+    return sorted(n.metadata.name for n in nodes if ready.fits(n).fits
+                  and constraints.fits(spec.deploy.placement.constraints, n).fits)
+
+
+def _bound_task(service: Service, slot: int, task_id: str, node: str) -> Task:
+    task = new_task(service, slot, task_id)
+    return dataclasses.replace(
+        task, spec=dataclasses.replace(task.spec, node_name=node),
+        status=dataclasses.replace(task.status, state="assigned", message=""))
+
+
+def _free_slot(used: set[int]) -> int:
+    slot = 1
+    while slot in used:
+        slot += 1
+    return slot
+
+
+def plan_global(service: Service | None, tasks: list[Task], nodes: list[Node],
+                new_id: Callable[[], str]) -> ReplicaPlan:
+    """One current task on each eligible node; the rest stopped (None: service gone).
+
+    A node keeps its slot number while it has tasks of the service (a replacement on
+    the same node takes its predecessor's), so names and hostnames stay stable; a new
+    node takes the lowest slot free.
+    """
+    if service is None:
+        return plan_replicas(None, tasks, new_id)
+    create: list[Task] = []
+    shutdown: list[Task] = []
+    delete: list[Task] = []
+    by_node: dict[str | None, list[Task]] = {}
+    for task in sorted(tasks, key=lambda t: (t.metadata.created_at, t.metadata.name)):
+        if task.metadata.owner_uid != service.metadata.uid:
+            _stop(task, shutdown, delete)
+        else:
+            by_node.setdefault(task.spec.node_name, []).append(task)
+
+    want_hash = service.spec.container_hash()
+    eligible = eligible_nodes(service.spec, nodes)
+    kept: dict[str, Task] = {}
+    for node in eligible:
+        live = [t for t in by_node.get(node, []) if t.spec.desired_state == "running"]
+        current = [t for t in live if t.spec.spec_hash == want_hash]
+        keep = current[-1] if current else None
+        for task in live:
+            if task is not keep:
+                _stop(task, shutdown, delete)
+        if keep is not None:
+            kept[node] = keep
+    for node, node_tasks in by_node.items():
+        if node not in eligible:  # gone, not ready, cordoned, constrained out, unbound
+            for task in node_tasks:
+                if task.spec.desired_state == "running":
+                    _stop(task, shutdown, delete)
+
+    used = {t.spec.slot for t in kept.values()}
+    for node in eligible:
+        if node in kept:
+            continue
+        earlier = by_node.get(node, [])
+        slot = earlier[-1].spec.slot if earlier else 0
+        slot = slot if slot > 0 and slot not in used else _free_slot(used)
+        used.add(slot)
+        create.append(_bound_task(service, slot, new_id(), node))
+
+    for node_tasks in by_node.values():
+        ended = [t for t in node_tasks if t.spec.desired_state == "shutdown" and t.terminal]
+        delete.extend(ended[:max(0, len(ended) - TASK_HISTORY_PER_SLOT)])
     return ReplicaPlan(create, shutdown, delete)

@@ -1,35 +1,60 @@
-"""Runs the binder whenever tasks or nodes change: one global key, one decision at a time."""
+"""Runs the scheduler whenever tasks or nodes change: one global key, one pass at a time.
+
+A pass builds the state from the caches (every bound task on its node, the home node of
+each named volume), schedules the unbound tasks with the default profile, and writes the
+bindings in batched transactions. A task that still fits nowhere gets the reason as its
+status message, written only when it changed.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 from controller.reconcilers.batch import commit_in_batches
 from controller.reconcilers.informer import Informer
 from controller.reconcilers.runner import Reconciler
-from controller.scheduler.binder import plan_bindings
+from controller.scheduler.framework import Binding, Plugin, SchedulingState, schedule_on
+from controller.scheduler.plugins import registry
+from controller.scheduler.plugins.volume_affinity import volume_homes
 from controller.store.objects import CommitOp, ObjectStore, UpdateOp
 from skiff.models.objects import Task
 
 _KEY = "bind"
 
 
+def binding_ops(bindings: Iterable[Binding]) -> list[CommitOp]:
+    """Updates for the tasks that got a node, or whose pending reason changed."""
+    ops: list[CommitOp] = []
+    for binding in bindings:
+        task = binding.task
+        if binding.node is not None:
+            spec = dataclasses.replace(task.spec, node_name=binding.node)
+            status = dataclasses.replace(task.status, state="assigned", message="")
+            ops.append(UpdateOp(dataclasses.replace(task, spec=spec, status=status)))
+        elif task.status.message != binding.reason:
+            status = dataclasses.replace(task.status, state="pending", message=binding.reason)
+            ops.append(UpdateOp(dataclasses.replace(task, status=status)))
+    return ops
+
+
 class BinderLoop(Reconciler):
     name = "scheduler"
 
-    def __init__(self, store: ObjectStore, tasks: Informer, nodes: Informer) -> None:
+    def __init__(self, store: ObjectStore, tasks: Informer, nodes: Informer,
+                 plugins: Sequence[Plugin] | None = None) -> None:
         super().__init__(workers=1)
         self.store = store
         self.tasks = tasks
         self.nodes = nodes
+        self.plugins = list(plugins) if plugins is not None else registry.build()
         tasks.add_handler(self._on_task)
         nodes.add_handler(lambda _t, _n: self.enqueue_soon(_KEY))
 
     def _on_task(self, event: str, task: Task) -> None:
-        # An unbound task wants a node; a deleted one may have freed room for another.
-        if event == "DELETED" or task.spec.node_name is None:
+        # An unbound task wants a node; a deleted or ended one may have freed room.
+        if event == "DELETED" or task.spec.node_name is None or task.terminal:
             self.enqueue_soon(_KEY)
 
     def all_keys(self) -> Iterable[Hashable]:
@@ -40,15 +65,6 @@ class BinderLoop(Reconciler):
         pending = [t for t in tasks if t.spec.node_name is None]
         if not pending:
             return
-        ops: list[CommitOp] = []
-        for binding in plan_bindings(pending, self.nodes.items(), tasks):
-            task = binding.task
-            if binding.node is not None:
-                spec = dataclasses.replace(task.spec, node_name=binding.node)
-                status = dataclasses.replace(task.status, state="assigned", message="")
-                ops.append(UpdateOp(dataclasses.replace(task, spec=spec, status=status)))
-            elif task.status.message != binding.reason:
-                status = dataclasses.replace(task.status, state="pending",
-                                             message=binding.reason)
-                ops.append(UpdateOp(dataclasses.replace(task, status=status)))
-        await commit_in_batches(self.store, ops)
+        state = SchedulingState.build(self.nodes.items(), tasks, volume_homes(tasks))
+        await commit_in_batches(self.store, binding_ops(schedule_on(pending, state,
+                                                                    self.plugins)))

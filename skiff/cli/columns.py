@@ -61,8 +61,10 @@ TASK_WIDE: Columns = [
 ]
 NODE_COLUMNS: Columns = [
     ("NAME", lambda n: n.metadata.name),
-    ("STATUS", lambda n: ("Ready" if n.status.ready else "NotReady")
-     + (",SchedulingDisabled" if n.spec.unschedulable else "")),
+    ("STATUS", lambda n: "Ready" if n.status.ready else
+     ("Down" if n.status.last_heartbeat else "NotReady")),
+    ("AVAILABILITY", lambda n: "Drain" if n.spec.drain else
+     ("Pause" if n.spec.unschedulable else "Active")),
     ("ADDRESS", lambda n: n.status.address or "-"),
     ("CPUS", lambda n: f"{n.status.capacity.cpus:g}"),
     ("MEMORY", lambda n: _gib(n.status.capacity.memory)),

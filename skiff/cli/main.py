@@ -118,6 +118,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bridge", default="skiff0", help="this node's bridge (and nft table)")
     p.add_argument("--runtime", default="runc", help="OCI runtime binary (runc, crun)")
 
+    p = sub.add_parser("node", help="the cluster's nodes")
+    node_sub = p.add_subparsers(dest="node_command", metavar="COMMAND")
+    node_sub.required = True
+    q = node_sub.add_parser("ls", help="list nodes")
+    _client_flags(q)
+    for verb, text in (("inspect", "one node as JSON"), ("drain", "move its tasks away, "
+                       "one at a time, and take no new ones"), ("pause", "take no new "
+                       "tasks"), ("activate", "take tasks again")):
+        q = node_sub.add_parser(verb, help=text)
+        q.add_argument("name")
+        _client_flags(q)
+    q = node_sub.add_parser("label", help="add (K=V) or remove (K-) labels")
+    q.add_argument("name")
+    q.add_argument("labels", nargs="+", metavar="K=V|K-")
+    _client_flags(q)
+    q = node_sub.add_parser("rm", help="remove a node and revoke its credentials")
+    q.add_argument("name")
+    q.add_argument("-f", "--force", action="store_true", help="even if it is up")
+    _client_flags(q)
+
     p = sub.add_parser("token", help="join tokens for new nodes")
     token_sub = p.add_subparsers(dest="token_command", metavar="COMMAND")
     token_sub.required = True
@@ -148,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", type=_host_port, default=("127.0.0.1", 7480),
                    metavar="HOST:PORT")
     p.add_argument("--state-dir", type=Path, default=Path("/var/lib/skiff/controller"))
+    p.add_argument("--node-grace", type=float, default=10.0, metavar="SECONDS",
+                   help="a node silent this long is Down and its tasks move")
     p.add_argument("--client-config", type=Path,
                    help="write a CLI config here when the admin token is first made")
     return parser
@@ -176,6 +198,9 @@ def dispatch(args: argparse.Namespace) -> int:
         return _run_async(cmd_delete, args)
     if cmd == "version":
         return _run_async(_version, args)
+    if cmd == "node":
+        from skiff.cli.node_cmds import cmd_node
+        return _run_async(cmd_node, args)
     if cmd == "token":
         return _run_async(_token_create, args)
     if cmd == "logs":
@@ -209,7 +234,8 @@ def dispatch(args: argparse.Namespace) -> int:
         run(ControllerSettings(
             etcd_host=args.etcd[0], etcd_port=args.etcd[1],
             listen_host=args.listen[0], listen_port=args.listen[1],
-            state_dir=args.state_dir, client_config=args.client_config))
+            state_dir=args.state_dir, client_config=args.client_config,
+            node_grace=args.node_grace))
         return EXIT_OK
     raise CliError(f"unknown command {cmd!r}", EXIT_USAGE)
 

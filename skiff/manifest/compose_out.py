@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from skiff.manifest.placement import compose_constraints
 from skiff.models.appspec import AppSpec, ServiceSpec
 from skiff.models.codec import encode
 
@@ -36,7 +37,16 @@ def _service(spec: ServiceSpec) -> dict[str, Any]:
     # A network with no options is still a network the service is on.
     out["networks"] = {name: _prune(encode(net)) or None
                        for name, net in spec.networks.items()}
-    out["deploy"] = {"replicas": spec.deploy.replicas, **out.get("deploy", {})}
+    deploy = out.get("deploy", {})
+    if spec.deploy.mode == "replicated":
+        deploy.pop("mode", None)  # the default
+        deploy = {"replicas": spec.deploy.replicas, **deploy}
+    else:
+        deploy.pop("replicas", None)  # meaningless, and refused, in global mode
+    if spec.deploy.placement.constraints:
+        deploy["placement"]["constraints"] = compose_constraints(
+            spec.deploy.placement.constraints)
+    out["deploy"] = deploy
     out.pop("restart_max_retries", None)
     if spec.restart_max_retries is not None:
         out["restart"] = f"{spec.restart}:{spec.restart_max_retries}"

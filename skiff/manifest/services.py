@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from skiff.manifest import mounts, ports
+from skiff.manifest import mounts, placement, ports
 from skiff.manifest.convert import (
     Collector,
     command_line,
@@ -68,6 +68,10 @@ def _reservations(raw: dict[str, Any], path: KeyPath, c: Collector
 
 
 def _deploy(raw: dict[str, Any], path: KeyPath, c: Collector) -> Deploy:
+    mode = raw.get("mode") or "replicated"  # the schema holds it to the two modes
+    if mode == "global" and raw.get("replicas") is not None:
+        c.add((*path, "replicas"), "replicas can only be used with mode: replicated "
+                                   "(a global service runs one task per eligible node)")
     replicas = c.read(raw, "replicas", path, lambda v: to_int(v, 0, MAX_REPLICAS), 1)
     resources = None
     if raw.get("resources"):
@@ -79,7 +83,9 @@ def _deploy(raw: dict[str, Any], path: KeyPath, c: Collector) -> Deploy:
         if limits or reservations:
             resources = Resources(limits=limits, reservations=reservations)
     labels = c.read(raw, "labels", path, string_map, {})
-    return Deploy(replicas=replicas, resources=resources, labels=labels)
+    where = placement.placement(raw.get("placement") or {}, (*path, "placement"), c, mode)
+    return Deploy(replicas=replicas, mode=mode, placement=where, resources=resources,
+                  labels=labels)
 
 
 def _ports(raw: list[Any], path: KeyPath, c: Collector) -> list[PortMapping]:

@@ -19,6 +19,8 @@ Protocol = Literal["tcp", "udp"]
 PublishMode = Literal["ingress", "host"]
 MountType = Literal["volume", "bind", "tmpfs"]
 RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]
+DeployMode = Literal["replicated", "global"]
+ConstraintOperator = Literal["==", "!="]
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,50 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class Constraint:
+    """``node.name==x``, ``node.hostname!=y`` or ``node.labels.K==V``, parsed.
+
+    ``attribute`` is ``node.name``, ``node.hostname`` (the same as the node's name: an
+    agent registers under its hostname) or ``node.labels.<key>``.
+    """
+
+    attribute: str
+    operator: ConstraintOperator
+    value: str
+
+    @property
+    def label(self) -> str | None:
+        """The label key of a ``node.labels.<key>`` constraint, else None."""
+        prefix = "node.labels."
+        return self.attribute[len(prefix):] if self.attribute.startswith(prefix) else None
+
+    def __str__(self) -> str:
+        return f"{self.attribute}{self.operator}{self.value}"
+
+
+@dataclass(frozen=True)
+class Preference:
+    """Spread a service's tasks evenly over the values of a node label."""
+
+    spread: str  # "node.labels.<key>"
+
+    @property
+    def label(self) -> str:
+        return self.spread.removeprefix("node.labels.")
+
+
+@dataclass(frozen=True)
+class Placement:
+    constraints: list[Constraint] = field(default_factory=list)
+    preferences: list[Preference] = field(default_factory=list)
+    max_replicas_per_node: int | None = None
+
+
+@dataclass(frozen=True)
 class Deploy:
-    replicas: int = 1
+    replicas: int = 1  # replicated mode only
+    mode: DeployMode = "replicated"  # global: one task on every eligible node
+    placement: Placement = field(default_factory=Placement)
     resources: Resources | None = None
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -127,12 +171,15 @@ class ServiceSpec:
         """Hash of everything that shapes a replica's container.
 
         Two specs with the same hash run the same container, so a task is replaced only
-        when this changes (scaling alone never replaces a running replica).
+        when this changes. Left out: how many replicas and where they go (replicas, mode,
+        placement) and the service's own labels; none of them shape a container, so
+        scaling or moving constraints never restarts a running replica (a pending one is
+        refreshed by the service reconciler instead).
         """
         data = encode(self)
         deploy = dict(data.get("deploy", {}))
-        deploy.pop("replicas", None)
-        deploy.pop("labels", None)
+        for key in ("replicas", "labels", "mode", "placement"):
+            deploy.pop(key, None)
         data["deploy"] = deploy
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -158,7 +158,8 @@ class NodeResources:
 class NodeSpec:
     JSON_CAMEL: ClassVar[bool] = True
 
-    unschedulable: bool = False
+    unschedulable: bool = False  # no new tasks (cordon)
+    drain: bool = False  # and move the ones it has elsewhere, one at a time
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from skiff.client.api import ApiClient, ApiError
@@ -20,7 +22,9 @@ def join_token(controller: RunningController) -> str:
 
 async def _register(token: str, url: str, name: str) -> None:
     async with ApiClient(url, token) as api:
-        node = Node(metadata=ObjectMeta(name=name), status=NodeStatus(ready=True))
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        node = Node(metadata=ObjectMeta(name=name),
+                    status=NodeStatus(ready=True, last_heartbeat=now))
         await api.register_node(encode(node))
 
 

@@ -6,7 +6,16 @@ import dataclasses
 import itertools
 
 from skiff.models.appspec import AppSpec, Deploy, ServiceSpec
-from skiff.models.objects import App, Node, NodeSpec, NodeStatus, ObjectMeta, Service, Task
+from skiff.models.objects import (
+    App,
+    Node,
+    NodeResources,
+    NodeSpec,
+    NodeStatus,
+    ObjectMeta,
+    Service,
+    Task,
+)
 
 _ids = itertools.count(1)
 
@@ -48,6 +57,8 @@ def task_of(svc: Service, slot: int, *, node: str | None = None, state: str = "p
     return dataclasses.replace(t, metadata=meta, spec=t_spec, status=status)
 
 
-def node(name: str, ready: bool = True, unschedulable: bool = False) -> Node:
-    return Node(metadata=ObjectMeta(name=name), spec=NodeSpec(unschedulable=unschedulable),
-                status=NodeStatus(ready=ready))
+def node(name: str, ready: bool = True, unschedulable: bool = False,
+         labels: dict[str, str] | None = None, cpus: float = 0.0, memory: int = 0) -> Node:
+    return Node(metadata=ObjectMeta(name=name, labels=labels or {}),
+                spec=NodeSpec(unschedulable=unschedulable),
+                status=NodeStatus(ready=ready, allocatable=NodeResources(cpus, memory)))

@@ -106,6 +106,35 @@ def optional(draw: st.DrawFn, out: dict[str, Any], key: str, strategy: Any) -> N
         out[key] = draw(strategy)
 
 
+label_keys = ident("abcxyz", ALNUM + "._-/", 8)
+constraints = st.builds(
+    lambda attr, op, value, pad: f"{attr}{pad}{op}{pad}{value}",
+    st.one_of(st.sampled_from(["node.name", "node.hostname"]),
+              label_keys.map(lambda k: "node.labels." + k)),
+    st.sampled_from(["==", "!="]), ident(ALNUM, ALNUM + ".-_=", 8), st.sampled_from(["", " "]))
+
+
+@st.composite
+def deploys(draw: st.DrawFn, resources: st.SearchStrategy[Any]) -> dict[str, Any]:
+    deploy = draw(st.fixed_dictionaries({}, optional={
+        "replicas": st.one_of(st.integers(0, 1000), st.integers(0, 1000).map(str)),
+        "mode": st.sampled_from(["replicated", "global"]),
+        "placement": st.fixed_dictionaries({}, optional={
+            "constraints": st.lists(constraints, max_size=3),
+            "preferences": st.lists(label_keys, max_size=2, unique=True).map(
+                lambda keys: [{"spread": "node.labels." + k} for k in keys]),
+            "max_replicas_per_node": st.one_of(st.integers(1, 1000), st.just("2"))}),
+        "labels": st.dictionaries(env_keys, words, max_size=2),
+        "resources": st.fixed_dictionaries({}, optional={
+            "limits": resources,
+            "reservations": resources.map(lambda r: {k: v for k, v in r.items()
+                                                     if k != "pids"})})}))
+    if deploy.get("mode") == "global":  # which refuses replicas and a per-node maximum
+        deploy.pop("replicas", None)
+        deploy.get("placement", {}).pop("max_replicas_per_node", None)
+    return deploy
+
+
 @st.composite
 def services(draw: st.DrawFn, volumes: list[str], networks: list[str]) -> dict[str, Any]:
     svc: dict[str, Any] = {"image": draw(ident("abcxyz", ALNUM + "./:-", 15))}
@@ -131,13 +160,7 @@ def services(draw: st.DrawFn, volumes: list[str], networks: list[str]) -> dict[s
         "cpus": st.one_of(st.floats(0.01, 64).map(lambda f: round(f, 2)), st.just("0.5")),
         "memory": st.one_of(st.integers(0, 2**40), st.sampled_from(["512m", "1g", "100b"])),
         "pids": st.integers(1, 10_000)})
-    optional(draw, svc, "deploy", st.fixed_dictionaries({}, optional={
-        "replicas": st.one_of(st.integers(0, 1000), st.integers(0, 1000).map(str)),
-        "labels": st.dictionaries(env_keys, words, max_size=2),
-        "resources": st.fixed_dictionaries({}, optional={
-            "limits": resources,
-            "reservations": resources.map(lambda r: {k: v for k, v in r.items()
-                                                     if k != "pids"})})}))
+    optional(draw, svc, "deploy", deploys(resources))
     optional(draw, svc, "restart", st.sampled_from(["no", "always", "unless-stopped",
                                                     "on-failure", "on-failure:3"]))
     optional(draw, svc, "stop_signal", st.sampled_from(["SIGTERM", "int", "9", "SIGUSR1"]))

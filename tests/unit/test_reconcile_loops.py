@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from datetime import UTC, datetime
 
 from controller.apply import apply_app
 from controller.manager import run_reconcilers
@@ -15,6 +16,7 @@ from skiff.models.appspec import AppSpec
 from skiff.models.kinds import APP, NODE, SERVICE, TASK
 from skiff.models.objects import Node, NodeStatus, ObjectMeta
 from tests.unit.factories import spec
+from tests.unit.scheduling import svc
 
 
 async def _until(store: ObjectStore, predicate, what: str, timeout: float = 5.0):
@@ -27,6 +29,11 @@ async def _until(store: ObjectStore, predicate, what: str, timeout: float = 5.0)
             return result
         assert asyncio.get_running_loop().time() < deadline, f"timed out: {what}"
         await asyncio.sleep(0.01)
+
+
+def _now() -> str:
+    # A heartbeat, or the node lifecycle marks the node Down at once.
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 @contextlib.asynccontextmanager
@@ -64,7 +71,8 @@ async def test_tasks_bind_when_a_ready_node_appears():
         await apply_app(store, AppSpec(name="hello", services={"web": spec(replicas=2)}))
         await _until(store, lambda s, t: len(t) == 2 and all(
             "no node" in x.status.message for x in t), "pending with a reason")
-        await store.create(Node(metadata=ObjectMeta(name="n1"), status=NodeStatus(ready=True)))
+        await store.create(Node(metadata=ObjectMeta(name="n1"),
+                                status=NodeStatus(ready=True, last_heartbeat=_now())))
         tasks = await _until(store, lambda s, t: t if all(x.spec.node_name for x in t)
                              else None, "tasks bound")
         assert {t.spec.node_name for t in tasks} == {"n1"}
@@ -91,3 +99,48 @@ async def test_status_summaries_follow_the_tasks():
             await asyncio.sleep(0.01)
         svc = await store.get(SERVICE, "web", "hello")
         assert (svc.status.replicas, svc.status.pending) == (2, 2)
+
+
+def _node(name: str, **labels: str) -> Node:
+    return Node(metadata=ObjectMeta(name=name, labels=labels),
+                status=NodeStatus(ready=True, last_heartbeat=_now()))
+
+
+async def test_constrained_service_binds_only_to_matching_nodes():
+    store = ObjectStore(MemoryKV())
+    for n in (_node("n1", disk="ssd"), _node("n2", disk="hdd"), _node("n3", disk="ssd")):
+        await store.create(n)
+    web = svc(replicas=4, constraints=["node.labels.disk==ssd"]).spec
+    other = svc(replicas=2, constraints=["node.labels.gpu==yes"]).spec
+    async with running(store):
+        await apply_app(store, AppSpec(name="hello", services={"web": web, "ml": other}))
+        tasks = await _until(store, lambda s, t: t if len(t) == 6 and all(
+            x.spec.node_name or x.status.message.startswith("0/3") for x in t) else None,
+            "web bound, ml pending with a reason")
+        web_nodes = sorted(x.spec.node_name for x in tasks if x.spec.service == "web")
+        assert web_nodes == ["n1", "n1", "n3", "n3"]
+        assert {x.status.message for x in tasks if x.spec.service == "ml"} == {
+            "0/3 nodes available: 3 constraint node.labels.gpu==yes"}
+
+
+async def test_global_service_runs_one_task_per_node_and_follows_nodes():
+    store = ObjectStore(MemoryKV())
+    await store.create(_node("n1", edge="1"))
+    await store.create(_node("n2"))
+    agent = svc("agent", mode="global", constraints=["node.labels.edge==1"]).spec
+    async with running(store):
+        await apply_app(store, AppSpec(name="hello", services={"agent": agent}))
+        await _until(store, lambda s, t: [x.spec.node_name for x in t] == ["n1"],
+                     "one task, on n1")
+        await store.create(_node("n3", edge="1"))
+        tasks = await _until(store, lambda s, t: t if sorted(
+            x.spec.node_name for x in t) == ["n1", "n3"] else None, "a task on n3 too")
+        assert {x.status.state for x in tasks} == {"assigned"}
+        await _until(store, lambda s, t: s and s[0].status.replicas == 2,
+                     "status counts the nodes")
+        n1 = await store.get(NODE, "n1")
+        n1.metadata.labels = {}
+        await store.update(n1)
+        await _until(store, lambda s, t: sorted(
+            (x.spec.node_name, x.spec.desired_state) for x in t) == [
+            ("n1", "shutdown"), ("n3", "running")], "n1's task stopped")

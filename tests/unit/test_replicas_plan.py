@@ -7,6 +7,7 @@ import dataclasses
 from controller.reconcilers.replicas import TASK_HISTORY_PER_SLOT, plan_replicas
 from skiff.models.appspec import Deploy
 from tests.unit.factories import ids, service, spec, task_of
+from tests.unit.scheduling import svc
 
 
 def _slots(tasks):
@@ -118,3 +119,46 @@ def test_plan_is_idempotent_once_applied():
     svc = service()
     first = plan_replicas(svc, [], ids)
     assert plan_replicas(svc, first.create, ids).empty
+
+
+def test_pending_task_with_outdated_placement_is_replaced_but_a_bound_one_is_not():
+    old = svc(replicas=2, constraints=["node.labels.disk==ssd"])
+    pending = task_of(old, 1)
+    running = task_of(old, 2, node="n1", state="running")
+    new = svc(replicas=2, constraints=["node.labels.disk==hdd"])
+    assert new.spec.container_hash() == old.spec.container_hash()
+    plan = plan_replicas(new, [pending, running], ids)
+    assert [t.metadata.name for t in plan.delete] == [pending.metadata.name]
+    assert _slots(plan.create) == [1]
+    assert plan.create[0].spec.container.deploy.placement == new.spec.deploy.placement
+    assert not plan.shutdown
+
+
+def test_drain_starts_a_replacement_before_stopping_the_old_one():
+    svc = service(service_spec=spec(replicas=2))
+    a = task_of(svc, 1, node="n1", state="running")
+    b = task_of(svc, 2, node="n2", state="running")
+    draining = frozenset({"n1"})
+    plan = plan_replicas(svc, [a, b], ids, draining)
+    assert [t.spec.slot for t in plan.create] == [1]  # the replacement, unbound
+    assert not plan.shutdown and not plan.delete  # n1's replica keeps running for now
+
+    replacement = task_of(svc, 1, node="n2", state="starting",
+                          created="2026-01-01T00:00:05Z")
+    assert plan_replicas(svc, [a, b, replacement], ids, draining).empty  # still waiting
+
+    running = dataclasses.replace(replacement, status=dataclasses.replace(
+        replacement.status, state="running"))
+    plan = plan_replicas(svc, [a, b, running], ids, draining)
+    assert [t.metadata.name for t in plan.shutdown] == [a.metadata.name]
+    assert not plan.create
+
+
+def test_drain_moves_one_slot_at_a_time():
+    svc = service(service_spec=spec(replicas=3))
+    tasks = [task_of(svc, s, node="n1", state="running") for s in (1, 2, 3)]
+    plan = plan_replicas(svc, tasks, ids, frozenset({"n1"}))
+    assert len(plan.create) == 1 and not plan.shutdown
+    moving = dataclasses.replace(plan.create[0], spec=dataclasses.replace(
+        plan.create[0].spec, node_name="n2"))
+    assert plan_replicas(svc, [*tasks, moving], ids, frozenset({"n1"})).empty
