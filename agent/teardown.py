@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+from pathlib import Path
 
 from agent import rootfs
 from agent.network.node import NodeNetwork
@@ -17,15 +18,20 @@ from agent.runtime.container import Runtime
 from agent.settings import AgentSettings
 
 
-def node_parts(settings: AgentSettings) -> tuple[Runtime, NodeNetwork]:
+def node_parts(settings: AgentSettings, node_netns: Path | None = None
+               ) -> tuple[Runtime, NodeNetwork]:
+    """``node_netns``: the node's network namespace when it is not the caller's own (a lab
+    node, torn down from the root namespace)."""
     state = settings.state_dir
     return (Runtime(state / "runc", state / "runtime"),
             NodeNetwork(state / "network", subnet=settings.subnet, bridge=settings.bridge,
-                        nft_table=settings.nft_table, netns_prefix=settings.netns_prefix))
+                        nft_table=settings.nft_table, netns_prefix=settings.netns_prefix,
+                        node_netns=node_netns))
 
 
-async def teardown(settings: AgentSettings, grace_seconds: float = 5.0) -> list[str]:
-    runtime, network = node_parts(settings)
+async def teardown(settings: AgentSettings, grace_seconds: float = 5.0,
+                   node_netns: Path | None = None) -> list[str]:
+    runtime, network = node_parts(settings, node_netns)
     containers = settings.state_dir / "containers"
     ids = set(await runtime.list_ids())
     with contextlib.suppress(FileNotFoundError):

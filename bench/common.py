@@ -36,7 +36,7 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def local_cluster() -> Iterator[Cluster]:
+def local_cluster(*controller_args: str) -> Iterator[Cluster]:
     """A private etcd and a controller process, removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="skiff-bench-") as tmp:
         base = Path(tmp)
@@ -46,7 +46,8 @@ def local_cluster() -> Iterator[Cluster]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "skiff.cli.main", "controller",
              "--etcd", f"127.0.0.1:{etcd.port}", "--listen", f"127.0.0.1:{port}",
-             "--state-dir", str(base / "controller")], stdout=log, stderr=log)
+             "--state-dir", str(base / "controller"), *controller_args],
+            stdout=log, stderr=log)
         try:
             url = f"http://127.0.0.1:{port}"
             token = _wait_ready(url, base / "controller" / "admin.token", proc)

@@ -28,12 +28,14 @@ log = logging.getLogger("skiff.controller")
 class ControllerSettings:
     etcd_host: str = "127.0.0.1"
     etcd_port: int = 2379
+    etcd_endpoints: tuple[tuple[str, int], ...] = ()  # several members: HA
     listen_host: str = "127.0.0.1"
     listen_port: int = 7480
     state_dir: Path = Path("/var/lib/skiff/controller")
     client_config: Path | None = None  # where to write the CLI config on first start
     leader_ttl: int = 10
     node_grace: float = 10.0  # seconds without a heartbeat before a node is Down
+    scheduler: str = "default"  # or "round-robin", the benchmark's baseline
 
     @property
     def token_file(self) -> Path:
@@ -49,7 +51,7 @@ class ControllerSettings:
 
 
 async def serve(settings: ControllerSettings, stop: asyncio.Event) -> None:
-    kv = EtcdKV(settings.etcd_host, settings.etcd_port)
+    kv = EtcdKV(settings.etcd_host, settings.etcd_port, endpoints=settings.etcd_endpoints)
     store = ObjectStore(kv)
     tokens = TokenStore(kv)
     token, created = await ensure_admin_token(tokens, settings.token_file)
@@ -67,7 +69,8 @@ async def serve(settings: ControllerSettings, stop: asyncio.Event) -> None:
 
     identity = f"{socket.gethostname()}:{settings.listen_port}"
     elector = LeaderElector(kv, identity, ttl=settings.leader_ttl)
-    leading = asyncio.create_task(elector.run(lambda: run_reconcilers(store, settings.node_grace)))
+    leading = asyncio.create_task(elector.run(lambda: run_reconcilers(
+        store, settings.node_grace, settings.scheduler)))
     try:
         await stop.wait()
     finally:

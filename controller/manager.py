@@ -14,15 +14,15 @@ from controller.store.objects import ObjectStore
 from skiff.models.kinds import APP, NODE, SERVICE, TASK
 
 
-async def run_reconcilers(store: ObjectStore,
-                          node_grace: float = DEFAULT_GRACE_SECONDS) -> None:
+async def run_reconcilers(store: ObjectStore, node_grace: float = DEFAULT_GRACE_SECONDS,
+                          scheduler: str = "default") -> None:
     apps, services = Informer(store, APP), Informer(store, SERVICE)
     tasks, nodes = Informer(store, TASK), Informer(store, NODE)
     informers = (apps, services, tasks, nodes)
     loops = (
         AppReconciler(store, apps, services),
         ServiceReconciler(store, services, tasks, nodes),
-        BinderLoop(store, tasks, nodes),
+        BinderLoop(store, tasks, nodes, strategy=scheduler),
         NodeLifecycle(store, nodes, tasks, grace=node_grace),
     )
     async with asyncio.TaskGroup() as group:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from controller.scheduler.state import SchedulingState, VolumeNodes
+from controller.scheduler.state import SchedulingState, VolumeNodes, named_volumes
 from skiff.models.objects import Node, Task
 
 log = logging.getLogger(__name__)
@@ -168,12 +168,46 @@ def wants_node(task: Task) -> bool:
             and task.spec.container.deploy.mode == "replicated")
 
 
+def _group(task: Task) -> tuple[object, ...] | None:
+    """Tasks that are alike for every plugin share filter and score results on a node
+    until something is placed there; None for tasks whose answers depend on more than
+    their node (named volumes pin to other nodes; preferences weigh every node)."""
+    spec = task.spec.container
+    if named_volumes(task) or spec.deploy.placement.preferences:
+        return None
+    return (task.metadata.app, task.spec.service, task.spec.spec_hash,
+            repr(spec.deploy.placement), repr(spec.deploy.resources))
+
+
 def schedule_on(pending: Sequence[Task], state: SchedulingState,
                 plugins: Sequence[Plugin]) -> list[Binding]:
     """Bind each task of ``pending`` that wants a node, in (app, name) order; ``state``
-    takes every placement made."""
+    takes every placement made.
+
+    Every plugin's answer for a node depends only on what is placed on that node (and
+    for grouped tasks, see _group, on nothing else), so answers are kept per (group,
+    node) and a node's are dropped when a task is placed on it: ten thousand replicas of
+    a few services cost a few full passes over the nodes, not ten thousand.
+    """
     profile = Profile.of(plugins)
     bindings: list[Binding] = []
+    version: Counter[str] = Counter()  # placements per node in this pass
+    answers: dict[tuple[object, str], tuple[int, Status, tuple[float, ...]]] = {}
+
+    def judge(task: Task, group: tuple[object, ...] | None,
+              node: Node) -> tuple[Status, tuple[float, ...]]:
+        name = node.metadata.name
+        if group is not None:
+            cached = answers.get((group, name))
+            if cached is not None and cached[0] == version[name]:
+                return cached[1], cached[2]
+        status = profile.filter(task, node, state)
+        scores = tuple(-_score(s, task, node, state) for s in profile.scores) \
+            if status.fits else ()
+        if group is not None:
+            answers[group, name] = (version[name], status, scores)
+        return status, scores
+
     for task in sorted(pending, key=lambda t: (t.metadata.app or "", t.metadata.name)):
         if not wants_node(task):
             continue
@@ -181,20 +215,22 @@ def schedule_on(pending: Sequence[Task], state: SchedulingState,
         if not pre.fits:
             bindings.append(Binding(task, None, pre.reason))
             continue
-        feasible: list[Node] = []
+        group = _group(task)
+        best: tuple[tuple[float, ...], str] | None = None
         causes: Counter[str] = Counter()
         for node in state.nodes.values():
-            status = profile.filter(task, node, state)
-            if status.fits:
-                feasible.append(node)
-            else:
+            status, scores = judge(task, group, node)
+            if not status.fits:
                 causes[status.reason] += 1
-        if not feasible:
+            elif best is None or (scores, node.metadata.name) < best:
+                best = (scores, node.metadata.name)
+        if best is None:
             bindings.append(Binding(task, None, unschedulable_reason(len(state.nodes), causes)))
             continue
-        best = profile.best(task, feasible, state)
-        state.place(task, best.metadata.name)
-        bindings.append(Binding(task, best.metadata.name, ""))
+        chosen = best[1]
+        state.place(task, chosen)
+        version[chosen] += 1
+        bindings.append(Binding(task, chosen, ""))
     return bindings
 
 

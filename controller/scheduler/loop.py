@@ -8,6 +8,7 @@ status message, written only when it changed.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
@@ -18,10 +19,12 @@ from controller.reconcilers.runner import Reconciler
 from controller.scheduler.framework import Binding, Plugin, SchedulingState, schedule_on
 from controller.scheduler.plugins import registry
 from controller.scheduler.plugins.volume_affinity import volume_homes
+from controller.scheduler.round_robin import round_robin
 from controller.store.objects import CommitOp, ObjectStore, UpdateOp
 from skiff.models.objects import Task
 
 _KEY = "bind"
+PASS_SIZE = 500
 
 
 def binding_ops(bindings: Iterable[Binding]) -> list[CommitOp]:
@@ -43,7 +46,11 @@ class BinderLoop(Reconciler):
     name = "scheduler"
 
     def __init__(self, store: ObjectStore, tasks: Informer, nodes: Informer,
-                 plugins: Sequence[Plugin] | None = None) -> None:
+                 plugins: Sequence[Plugin] | None = None, strategy: str = "default") -> None:
+        if strategy not in ("default", "round-robin"):
+            raise ValueError(f"unknown scheduler {strategy!r} (default, round-robin)")
+        self.strategy = strategy
+        self._rotation = 0
         super().__init__(workers=1)
         self.store = store
         self.tasks = tasks
@@ -62,9 +69,21 @@ class BinderLoop(Reconciler):
 
     async def reconcile(self, key: Any) -> None:
         tasks: list[Task] = self.tasks.items()
-        pending = [t for t in tasks if t.spec.node_name is None]
+        pending = sorted((t for t in tasks if t.spec.node_name is None),
+                         key=lambda t: (t.metadata.app or "", t.metadata.name))
         if not pending:
             return
-        state = SchedulingState.build(self.nodes.items(), tasks, volume_homes(tasks))
-        await commit_in_batches(self.store, binding_ops(schedule_on(pending, state,
-                                                                    self.plugins)))
+        if self.strategy == "round-robin":
+            bindings, self._rotation = round_robin(pending, self.nodes.items(),
+                                                   self._rotation)
+            await commit_in_batches(self.store, binding_ops(bindings))
+            return
+        nodes = self.nodes.items()
+        state = await asyncio.to_thread(SchedulingState.build, nodes, tasks,
+                                        volume_homes(tasks))
+        # A pass costs tasks x nodes: slices of it run off the event loop, so heartbeats
+        # and API calls are served meanwhile; the state carries placements across slices.
+        for start in range(0, len(pending), PASS_SIZE):
+            chunk = pending[start:start + PASS_SIZE]
+            bindings = await asyncio.to_thread(schedule_on, chunk, state, self.plugins)
+            await commit_in_batches(self.store, binding_ops(bindings))

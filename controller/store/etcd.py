@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, NoReturn
 
 import aetcd
@@ -83,12 +83,23 @@ class EtcdKV:
     """One etcd client (one gRPC channel), opened on first use."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 2379, *, timeout: float = 5.0,
-                 watch_backoff: tuple[float, float] = (0.1, 5.0)) -> None:
+                 watch_backoff: tuple[float, float] = (0.1, 5.0),
+                 endpoints: Sequence[tuple[str, int]] = ()) -> None:
+        """``endpoints``: several members of one etcd cluster (IP addresses); gRPC then
+        dials the first that answers and moves on when it goes away."""
         self.host = host
         self.port = port
         self.timeout = timeout
         self.watch_backoff = watch_backoff
-        self._client = aetcd.Client(host, port, options=_CHANNEL_OPTIONS)
+        target_host, target_port = host, port
+        if len(endpoints) > 1:
+            # aetcd dials f"{host}:{port}"; gRPC's multi-address target "ipv4:a:1,b:2"
+            # fits that shape when the last port is passed as the port.
+            *first, (last_host, last_port) = endpoints
+            target_host = "ipv4:" + "".join(f"{h}:{p}," for h, p in first) + last_host
+            target_port = last_port
+            self.host, self.port = endpoints[0]
+        self._client = aetcd.Client(target_host, target_port, options=_CHANNEL_OPTIONS)
         self._closed = False
 
     def __repr__(self) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from skiff import __version__
+from skiff.cli import lab
 from skiff.cli.context import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError
 from skiff.client.api import ApiError
 from skiff.client.config import ConfigError
@@ -21,6 +22,10 @@ def _host_port(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
         return (host if sep and host else default_host), int(port)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}") from None
+
+
+def _endpoints(text: str) -> list[tuple[str, int]]:
+    return [_host_port(part.strip()) for part in text.split(",") if part.strip()]
 
 
 def _client_flags(p: argparse.ArgumentParser) -> None:
@@ -164,14 +169,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--purge", action="store_true", help="also delete all stored state")
 
     p = sub.add_parser("controller", help="run the controller (API server, reconcilers)")
-    p.add_argument("--etcd", type=_host_port, default=("127.0.0.1", 2379), metavar="HOST:PORT")
+    p.add_argument("--etcd", type=_endpoints, default=[("127.0.0.1", 2379)],
+                   metavar="HOST:PORT[,HOST:PORT...]", help="etcd, or its members")
     p.add_argument("--listen", type=_host_port, default=("127.0.0.1", 7480),
                    metavar="HOST:PORT")
     p.add_argument("--state-dir", type=Path, default=Path("/var/lib/skiff/controller"))
     p.add_argument("--node-grace", type=float, default=10.0, metavar="SECONDS",
                    help="a node silent this long is Down and its tasks move")
+    p.add_argument("--scheduler", choices=("default", "round-robin"), default="default",
+                   help="round-robin: no rules at all (a benchmark baseline)")
     p.add_argument("--client-config", type=Path,
                    help="write a CLI config here when the admin token is first made")
+    lab.add_parser(sub)
     return parser
 
 
@@ -232,11 +241,14 @@ def dispatch(args: argparse.Namespace) -> int:
     if cmd == "controller":
         from controller.main import ControllerSettings, run
         run(ControllerSettings(
-            etcd_host=args.etcd[0], etcd_port=args.etcd[1],
+            etcd_host=args.etcd[0][0], etcd_port=args.etcd[0][1],
+            etcd_endpoints=tuple(args.etcd),
             listen_host=args.listen[0], listen_port=args.listen[1],
             state_dir=args.state_dir, client_config=args.client_config,
-            node_grace=args.node_grace))
+            node_grace=args.node_grace, scheduler=args.scheduler))
         return EXIT_OK
+    if cmd == "lab":
+        return lab.dispatch(args)
     raise CliError(f"unknown command {cmd!r}", EXIT_USAGE)
 
 

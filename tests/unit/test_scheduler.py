@@ -160,3 +160,16 @@ def test_schedule_does_not_change_the_volume_map_it_was_given():
     homes: dict[tuple[str, str], str] = {}
     schedule([task_of(svc("db", volumes=["data"]), 1)], three(), [], registry.build(), homes)
     assert homes == {}
+
+
+def test_round_robin_baseline_rotates_over_ready_nodes():
+    from controller.scheduler.round_robin import round_robin
+    from tests.unit.factories import node, service, task_of
+    svc = service()
+    nodes = [node("b"), node("a"), node("c", ready=False)]
+    first, nxt = round_robin([task_of(svc, s) for s in (1, 2, 3)], nodes)
+    assert [b.node for b in first] == ["a", "b", "a"] and nxt == 3
+    second, _ = round_robin([task_of(svc, 4)], nodes, nxt)
+    assert [b.node for b in second] == ["b"]
+    none, _ = round_robin([task_of(svc, 5)], [node("c", ready=False)])
+    assert none[0].node is None
