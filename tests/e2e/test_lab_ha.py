@@ -50,3 +50,34 @@ def test_ha_lab_survives_a_controller_and_an_etcd_member(ha_lab: Lab) -> None:
     # If c0 led, c1 takes over once c0's leader lease runs out (10 s).
     wait_for(running, "2 replicas scheduled and running by the surviving controller",
              timeout=90)
+
+
+def _leader(lab: Lab) -> str:
+    """The controller (c0, c1) whose log says it leads now: the last to say so."""
+    latest = ("", "")
+    for k in ("c0", "c1"):
+        log = lab.state_dir / "logs" / f"controller-{k}.log"
+        for line in log.read_text(errors="replace").splitlines():
+            if "is the leader" in line:
+                latest = max(latest, (line[:23], k))
+    return latest[1]
+
+
+def test_killing_the_leader_during_a_scale_up_makes_no_duplicates() -> None:
+    with running_lab(1, ha=True) as lab:
+        lab.apply(APP.replace("name: survivor", "name: scale"))
+        wait_for(lambda: len([t for t in lab.tasks("scale")
+                              if t["status"]["state"] == "running"]) == 2,
+                 "2 running replicas", timeout=90)
+        leader = wait_for(lambda: _leader(lab), "a leader")
+        lab.apply(APP.replace("name: survivor", "name: scale")
+                  .replace("replicas: 2", "replicas: 8"))
+        os.kill(lab.pids("controller")[leader], signal.SIGKILL)
+
+        def settled() -> list[dict] | None:
+            live = [t for t in lab.tasks("scale") if t["spec"]["desiredState"] == "running"]
+            ok = len(live) == 8 and all(t["status"]["state"] == "running" for t in live)
+            return live if ok else None
+        live = wait_for(settled, "8 running replicas after the leader died", timeout=120)
+        assert sorted(t["spec"]["slot"] for t in live) == list(range(1, 9))
+        assert _leader(lab) != leader  # the other controller took over
