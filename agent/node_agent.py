@@ -160,12 +160,15 @@ class NodeAgent:
         for key, runner in list(self.runners.items()):
             if runner.done.is_set():
                 del self.runners[key]
+        present = set(await self.runtime.list_ids())
         for key, task in self.tasks.items():
             runner = self.runners.get(key)
             if runner is not None:
                 runner.update(task)
-            elif task.spec.desired_state == "running" or (
-                    task.status.state not in TERMINAL_STATES):
+            elif (task.spec.desired_state == "running"
+                  or task.status.state not in TERMINAL_STATES
+                  # Marked lost while this node was away, its container still here.
+                  or launch.container_id(task) in present):
                 self._spawn(task)
         for key, runner in self.runners.items():
             if key not in self.tasks:

@@ -49,6 +49,8 @@ class TaskRunner:
         self.dir = ctx.container_dir(self.cid)
         self.status = dataclasses.replace(task.status)
         self._stop = asyncio.Event()
+        if task.spec.desired_state != "running":
+            self._stop.set()  # only here to stop and clean up what is left of it
         self._purge = False  # also remove logs (the task object is gone)
         self.done = asyncio.Event()
 

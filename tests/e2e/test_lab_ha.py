@@ -80,4 +80,8 @@ def test_killing_the_leader_during_a_scale_up_makes_no_duplicates() -> None:
             return live if ok else None
         live = wait_for(settled, "8 running replicas after the leader died", timeout=120)
         assert sorted(t["spec"]["slot"] for t in live) == list(range(1, 9))
-        assert _leader(lab) != leader  # the other controller took over
+        # The other controller takes over once the dead one's lease runs out (10 s).
+        wait_for(lambda: _leader(lab) not in ("", leader), "the other controller to lead",
+                 timeout=40)
+        after = [t for t in lab.tasks("scale") if t["spec"]["desiredState"] == "running"]
+        assert len(after) == 8  # and its first reconcile made no duplicates
