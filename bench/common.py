@@ -94,7 +94,7 @@ def local_node(cluster: Cluster, base: Path) -> Iterator[AgentSettings]:
     settings = AgentSettings(
         server=cluster.url, token=cluster.token, name=name, state_dir=base / "agent",
         port=free_port("127.0.0.1"), subnet="10.199.7.0/24", bridge=f"skb{tag}",
-        nft_table=f"skb{tag}", netns_prefix=f"skb{tag}-", cgroup_parent=f"skiff-bench/{name}")
+        nft_table=f"skb{tag}", netns_prefix=f"skb{tag}-", cgroup_parent=f"skiff/{name}")
     asyncio.run(build_busybox_image(ImageStore(settings.images)))
     log = open(base / "agent.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(

@@ -129,7 +129,6 @@ def main() -> None:
                 with contextlib.suppress(OSError):
                     from agent.runtime import cgroups
                     cgroups.remove("/skiff-bench-bare")
-                    cgroups.remove("/skiff-bench")
                 shutil.rmtree(base / "bare", ignore_errors=True)
     b50, b99 = statistics.median(bare), percentile(bare, 99)
     print(f"\napply to running vs bare `runc run -d` (baseline p50 {ms(b50)}, "

@@ -114,7 +114,7 @@ async def node(controller: RunningController) -> AsyncIterator[RunningNode]:
         port=free_port("127.0.0.1"), subnet=f"10.{random.randint(100, 250)}."
                                             f"{random.randint(0, 255)}.0/24",
         bridge=f"skt{tag}", nft_table=f"skt{tag}", netns_prefix=f"skt{tag}-",
-        cgroup_parent=f"skiff-test/{name}")
+        cgroup_parent=f"skiff/{name}")  # what `skiff agent` uses
     running = RunningNode(controller, settings, base / "agent.log")
     try:
         await build_busybox_image(ImageStore(settings.images))
@@ -127,7 +127,7 @@ async def node(controller: RunningController) -> AsyncIterator[RunningNode]:
         _kill_stray_agent(settings.state_dir / "agent.pid")
         await teardown(settings, grace_seconds=1)
         with contextlib.suppress(OSError):
-            await asyncio.to_thread(cgroups.remove, "/skiff-test")
+            await asyncio.to_thread(cgroups.remove, "/" + settings.cgroup_parent)
         left = _leftovers(settings)
         shutil.rmtree(base, ignore_errors=True)
         assert not left, f"the node left things behind: {left}"
