@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from skiff.processes import pid_alive
+
 CHUNK = 1 << 20
 
 
@@ -24,15 +26,6 @@ def temp_name(prefix: str = "") -> str:
     return f"{name}.{prefix}" if prefix else name
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def clean_stale_temps(tmp: Path) -> None:
     """Remove temp entries left by processes that are gone (a crash mid-write). Entries
@@ -41,7 +34,7 @@ def clean_stale_temps(tmp: Path) -> None:
         return
     for entry in tmp.iterdir():
         pid_text = entry.name.split(".", 1)[0]
-        if pid_text.isdigit() and _pid_alive(int(pid_text)):
+        if pid_text.isdigit() and pid_alive(int(pid_text)):
             continue
         remove_tree(entry)
 

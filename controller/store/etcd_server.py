@@ -19,6 +19,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from skiff.processes import pid_alive
+
 ETCD_BINARY = "etcd"
 MEMBER_NAME = "skiff"
 
@@ -42,20 +44,6 @@ def _log_tail(path: Path, lines: int = 25) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _pid_alive(pid: int) -> bool:
-    # Reap it first if it is our child, else a zombie would look alive forever.
-    with contextlib.suppress(ChildProcessError):
-        done, _status = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def _runs(pid: int, program: str) -> bool:
     """Whether ``pid`` runs ``program`` (its argv mentions it): a stale pid file may name
@@ -73,20 +61,20 @@ def stop_pid(pid: int, timeout: float = 10.0, expect: str | None = None) -> bool
     With ``expect`` (e.g. "etcd"), a process whose command line does not mention it is
     left alone (and True returned): the pid was reused, ours is gone already.
     """
-    if not _pid_alive(pid) or (expect is not None and not _runs(pid, expect)):
+    if not pid_alive(pid) or (expect is not None and not _runs(pid, expect)):
         return True
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     for sig in (signal.SIGKILL, None):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 return True
             time.sleep(0.05)
         if sig is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-    return not _pid_alive(pid)
+    return not pid_alive(pid)
 
 
 @dataclass
@@ -106,7 +94,7 @@ class EtcdProcess:
     def alive(self) -> bool:
         if self._popen is not None:
             return self._popen.poll() is None
-        return _pid_alive(self.pid)
+        return pid_alive(self.pid)
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL after ``timeout`` seconds; returns once it has exited."""

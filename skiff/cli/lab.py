@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from skiff.cli.context import EXIT_OK, CliError
+from skiff.processes import pid_alive
 
 if TYPE_CHECKING:
     from agent.settings import AgentSettings
@@ -222,20 +223,6 @@ def _ours(pid: int, state_dir: Path) -> bool:
     return pid > 0 and any(arg.startswith(prefix) for arg in _cmdline(pid))
 
 
-def _alive(pid: int) -> bool:
-    """For processes this command started: right after the fork their command line is
-    still ours, so `_ours` cannot tell yet. Reaps a child that died."""
-    with contextlib.suppress(ChildProcessError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def _ancestors() -> set[int]:
     pids, pid = set(), os.getpid()
@@ -265,7 +252,7 @@ def _stop(pids: list[int], state_dir: Path, timeout: float = 10.0) -> None:
                 os.kill(pid, sig)
         deadline = time.monotonic() + timeout
         while pids and time.monotonic() < deadline:
-            pids = [pid for pid in pids if _alive(pid) and _ours(pid, state_dir)]
+            pids = [pid for pid in pids if pid_alive(pid) and _ours(pid, state_dir)]
             if pids:
                 time.sleep(0.05)
         if not pids:
@@ -303,7 +290,7 @@ def _poll(what: str, check: Callable[[], bool], timeout: float, procs: list[Proc
         if check():
             return
         for p in procs:
-            if not _alive(p.pid):
+            if not pid_alive(p.pid):
                 raise CliError(f"{p.role} {p.name} exited while waiting for {what}; "
                                f"its log ({p.log}):\n{_log_tail(p.log)}")
         if time.monotonic() > deadline:

@@ -21,6 +21,7 @@ from pathlib import Path
 from controller.store.etcd_server import start_etcd, stop_pid
 from skiff.cli.context import CliError
 from skiff.client.config import ClientConfig, write_config
+from skiff.processes import pid_alive
 
 
 def default_state_dir() -> Path:
@@ -52,15 +53,6 @@ class NodeOptions:
     bridge: str = "skiff0"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def _read_state(state_dir: Path) -> Running | None:
     try:
@@ -80,7 +72,7 @@ def _wait_healthy(url: str, token: str, pid: int, log: Path, timeout: float) -> 
     deadline = time.monotonic() + timeout
     req = urllib.request.Request(url + "/healthz", headers={"Authorization": f"Bearer {token}"})
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not pid_alive(pid):
             raise CliError(f"the controller exited during start-up; its log:\n{_log_tail(log)}")
         try:
             with urllib.request.urlopen(req, timeout=1) as resp:
@@ -129,7 +121,7 @@ def _wait_node(url: str, token: str, node: str, pid: int, log: Path, timeout: fl
     req = urllib.request.Request(f"{url}/api/v1/nodes/{node}",
                                  headers={"Authorization": f"Bearer {token}"})
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not pid_alive(pid):
             raise CliError(f"the agent exited during start-up; its log:\n{_log_tail(log)}")
         try:
             with urllib.request.urlopen(req, timeout=1) as resp:
@@ -151,8 +143,8 @@ def up(state_dir: Path, etcd_port: int, port: int, config_path: Path | None,
     url = f"http://127.0.0.1:{port}"
     token_file = state_dir / "controller" / "admin.token"
     running = _read_state(state_dir)
-    if running and _alive(running.etcd_pid) and _alive(running.controller_pid) and \
-            _alive(running.agent_pid):
+    if running and pid_alive(running.etcd_pid) and pid_alive(running.controller_pid) and \
+            pid_alive(running.agent_pid):
         token = token_file.read_text().strip()
         write_config(ClientConfig(server=f"http://127.0.0.1:{running.controller_port}",
                                   token=token), config_path)
