@@ -18,6 +18,11 @@ def _ports(svc: Service) -> str:
     return ",".join(out) or "-"
 
 
+def _desired(svc: Service) -> int:
+    # A global service wants one per eligible node: as many as the controller counted.
+    return svc.status.replicas if svc.spec.deploy.mode == "global" else svc.spec.replicas
+
+
 def _gib(n: int) -> str:
     return f"{n / 2**30:.1f}Gi" if n else "-"
 
@@ -28,7 +33,7 @@ APP_COLUMNS: Columns = [
     ("NAME", lambda a: a.metadata.name),
     ("SERVICES", lambda a: str(len(a.spec.services))),
     ("RUNNING", lambda a: f"{sum(c.running for c in a.status.services.values())}/"
-                          f"{sum(s.replicas for s in a.spec.services.values())}"),
+                          f"{sum(c.desired for c in a.status.services.values())}"),
     ("GENERATION", lambda a: f"{a.status.observed_generation}/{a.metadata.generation}"),
     ("AGE", lambda a: age(a.metadata.created_at)),
 ]
@@ -36,7 +41,8 @@ SERVICE_COLUMNS: Columns = [
     ("APP", lambda s: s.metadata.app or ""),
     ("NAME", lambda s: s.metadata.name),
     ("IMAGE", lambda s: s.spec.image),
-    ("REPLICAS", lambda s: f"{s.status.running}/{s.spec.replicas}"),
+    ("MODE", lambda s: s.spec.deploy.mode),
+    ("REPLICAS", lambda s: f"{s.status.running}/{_desired(s)}"),
     ("PORTS", _ports),
     ("AGE", lambda s: age(s.metadata.created_at)),
 ]

@@ -58,7 +58,9 @@ def _describe_service(svc: Service, tasks: list[Task]) -> None:
     _field("Command", " ".join(spec.command) if spec.command else "(image default)")
     if spec.entrypoint:
         _field("Entrypoint", " ".join(spec.entrypoint))
-    _field("Replicas", f"{svc.status.running} running / {spec.replicas} desired "
+    desired = svc.status.replicas if spec.deploy.mode == "global" else spec.replicas
+    _field("Mode", spec.deploy.mode)
+    _field("Replicas", f"{svc.status.running} running / {desired} desired "
                        f"({svc.status.pending} pending)")
     _field("Spec hash", spec.container_hash())
     if spec.environment:

@@ -80,8 +80,8 @@ async def test_get_formats_and_describe(controller) -> None:
     await wait_for(lambda: _task_rows(controller, 3), "3 task rows")
     res = await skiff("get", "services", *_auth(controller))
     header, row = res.out.splitlines()[:2]
-    assert header.split() == ["APP", "NAME", "IMAGE", "REPLICAS", "PORTS", "AGE"]
-    assert row.split()[:4] == ["hello", "web", "busybox", "0/3"]
+    assert header.split() == ["APP", "NAME", "IMAGE", "MODE", "REPLICAS", "PORTS", "AGE"]
+    assert row.split()[:5] == ["hello", "web", "busybox", "replicated", "0/3"]
     res = await skiff("get", "tasks", "-o", "wide", *_auth(controller))
     assert "CONTAINER" in res.out.splitlines()[0]
     res = await skiff("get", "app", "hello", "-o", "yaml", *_auth(controller))
