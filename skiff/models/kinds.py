@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from skiff.models.objects import App, Node, Service, Task
+from skiff.models.objects import App, Endpoints, Network, Node, Service, Task
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,10 @@ SERVICE = Kind("Service", "services", Service, namespaced=True, aliases=("servic
 TASK = Kind("Task", "tasks", Task, namespaced=True, aliases=("task",))
 NODE = Kind("Node", "nodes", Node, namespaced=False, aliases=("node", "no"))
 
-KINDS: tuple[Kind, ...] = (APP, SERVICE, TASK, NODE)
+NETWORK = Kind("Network", "networks", Network, namespaced=False, aliases=("network", "net"))
+ENDPOINTS = Kind("Endpoints", "endpoints", Endpoints, namespaced=True, aliases=("ep",))
+
+KINDS: tuple[Kind, ...] = (APP, SERVICE, TASK, NODE, NETWORK, ENDPOINTS)
 _BY_WORD = {w: k for k in KINDS for w in (k.name.lower(), k.plural, *k.aliases)}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from skiff.models.appspec import AppSpec, ServiceSpec
+from skiff.models.appspec import AppSpec, NetworkSpec, PortMapping, ServiceSpec
 
 API_VERSION = "skiff/v1"
 
@@ -128,6 +128,9 @@ class TaskStatus:
     pid: int | None = None
     oom_killed: bool = False
     health: str | None = None
+    # Cluster network name -> this replica's address on it (plain IPv4, no prefix). ``ip``
+    # stays the address on the first of them.
+    networks: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -187,7 +190,80 @@ class Node:
     api_version: str = API_VERSION
 
 
-ApiObject = App | Service | Task | Node
+@dataclass
+class NetworkNode:
+    """One node's part of a network: the slice it hands addresses out of, and where its
+    VXLAN endpoint (VTEP) is. The node's bridge holds the slice's first host address,
+    which is also the gateway of the node's containers on this network."""
+
+    JSON_CAMEL: ClassVar[bool] = True
+
+    subnet: str  # the slice, e.g. "10.128.0.64/26"
+    vtep: str  # the node's address (Node.status.address)
+
+
+@dataclass
+class NetworkStatus:
+    JSON_CAMEL: ClassVar[bool] = True
+
+    observed_generation: int = 0
+    subnet: str = ""  # allocated by the controller ("" until then)
+    vni: int = 0  # VXLAN network identifier, unique in the cluster
+    nodes: dict[str, NetworkNode] = field(default_factory=dict)
+    ready: bool = False
+    message: str = ""
+
+
+@dataclass
+class Network:
+    """A cluster-wide network (compose's top-level ``networks:`` entry, or one made by
+    ``skiff network create``). Named by its cluster name (``todo_default``, or the
+    ``name:``/external name); ``metadata.app`` is the app that owns it, if any."""
+
+    JSON_CAMEL: ClassVar[bool] = True
+    KIND: ClassVar[str] = "Network"
+
+    metadata: ObjectMeta
+    spec: NetworkSpec
+    status: NetworkStatus = field(default_factory=NetworkStatus)
+    kind: str = "Network"
+    api_version: str = API_VERSION
+
+
+@dataclass
+class EndpointAddress:
+    """Where one replica of a service can be reached."""
+
+    JSON_CAMEL: ClassVar[bool] = True
+
+    task: str  # the task's name (within the app)
+    node: str
+    vtep: str  # the node's address: VXLAN traffic for these addresses goes there
+    hostname: str  # the container's own host name
+    ready: bool  # running: DNS answers and the routing mesh use only ready addresses
+    addresses: dict[str, str] = field(default_factory=dict)  # network -> IPv4
+
+
+@dataclass
+class Endpoints:
+    """A service's replicas as the network sees them (Kubernetes' Endpoints): written by
+    the controller from tasks, services and nodes, read by every node's agent for its
+    DNS answers, overlay forwarding entries and routing-mesh rules. Named like the
+    service (app/name)."""
+
+    JSON_CAMEL: ClassVar[bool] = True
+    KIND: ClassVar[str] = "Endpoints"
+
+    metadata: ObjectMeta
+    # network -> the DNS names this service answers to there: its name, then its aliases
+    names: dict[str, list[str]] = field(default_factory=dict)
+    ports: list[PortMapping] = field(default_factory=list)  # published ones only
+    addresses: list[EndpointAddress] = field(default_factory=list)
+    kind: str = "Endpoints"
+    api_version: str = API_VERSION
+
+
+ApiObject = App | Service | Task | Node | Network | Endpoints
 
 
 def qualified_name(meta: ObjectMeta) -> str:
