@@ -49,6 +49,15 @@ def runc_pids(node: RunningNode) -> dict[str, int]:
     return {c["id"]: c["pid"] for c in json.loads(out or "null") or [] if c["status"] == "running"}
 
 
+def runc_pids_now(node: RunningNode) -> dict[str, int] | None:
+    """runc_pids for polling: `runc list` fails while a container's state directory is
+    half made or half removed, which a poll must read as "not yet", not as an error."""
+    try:
+        return runc_pids(node)
+    except subprocess.CalledProcessError:
+        return None
+
+
 async def test_replicas_run_isolated_and_limited(node: RunningNode) -> None:
     hog = {"image": "busybox", "restart": "no",
            "command": ["sh", "-c", "echo filling; head -c 200000000 /dev/zero | tail"],
@@ -164,7 +173,8 @@ def _host_view(node: RunningNode) -> tuple[list[str], list[str], list[str]]:
 
 
 async def _only(node: RunningNode, n: int) -> bool:
-    return len(await asyncio.to_thread(runc_pids, node)) == n and len(
+    pids = await asyncio.to_thread(runc_pids_now, node)
+    return pids is not None and len(pids) == n and len(
         list((node.settings.state_dir / "containers").iterdir())) == n
 
 
