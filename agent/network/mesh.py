@@ -1,0 +1,87 @@
+"""RoutingMesh: every node publishes every service's published ports (issue 5).
+
+The rules themselves are built by mesh_rules.mesh_ruleset (pure, checked); this module
+applies them to the node's namespace. Like NodeNetwork, every nft call and sysctl write
+blocks and acts on the calling thread's namespace, so each runs via asyncio.to_thread on
+a fresh thread that enters `node_netns` first (None: the agent's own namespace).
+
+What the agent feeds it (see docs/networking.md, "Routing mesh"): one Publication per
+published port of every Endpoints object, backends = the ready addresses' IPs on the
+service's first non-internal network (mode ingress: every node's; mode host: this node's,
+and the publication only when a replica of the service runs on this node).
+
+Sysctls: net.ipv4.ip_forward=1 (DNATed connections are forwarded to the bridge or the
+overlay). route_localnet stays off: loopback is not published (see mesh_rules).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from agent.network.bridge import enable_ip_forward, nft
+from agent.network.mesh_rules import (
+    MESH_MARK,
+    MeshRules,
+    Publication,
+    check_mark,
+    check_table,
+    drop_ruleset,
+    mesh_ruleset,
+    publications_summary,
+)
+from agent.network.netns import run_in_netns
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MeshRules", "Publication", "RoutingMesh"]
+
+
+class RoutingMesh:
+    def __init__(self, table: str, node_netns: Path | str | None = None, *,
+                 mark: int = MESH_MARK) -> None:
+        self.table = check_table(table)
+        self.mark = check_mark(mark)
+        self.node_netns = None if node_netns is None else Path(node_netns)
+        self._applied: str | None = None  # the script the kernel has, as far as we know
+        self._lock = asyncio.Lock()  # one nft transaction at a time, in call order
+
+    async def _run(self, fn: object, *args: object) -> None:
+        await asyncio.to_thread(run_in_netns, self.node_netns, fn, *args)  # type: ignore[arg-type]
+
+    async def update(self, publications: Iterable[Publication], *,
+                     force: bool = False) -> MeshRules:
+        """Publish exactly `publications`. Applies (one atomic transaction) only when the
+        generated table differs from the last one applied; `force` re-applies anyway,
+        for a periodic resync in case someone flushed the ruleset under us."""
+        rules = mesh_ruleset(self.table, publications, self.mark)
+        for service, why in rules.skipped:
+            log.warning("routing mesh: %s not published: %s", service, why)
+        async with self._lock:
+            if rules.script == self._applied and not force:
+                return rules
+            self._applied = None  # unknown until nft says otherwise
+            await self._run(_apply, rules.script)
+            self._applied = rules.script
+        log.info("routing mesh %s: %s", self.table, publications_summary(rules.rules))
+        return rules
+
+    async def remove(self) -> None:
+        """Drop the table (a missing one is fine). ip_forward stays: the bridge needs it."""
+        async with self._lock:
+            self._applied = None
+            await self._run(nft, drop_ruleset(self.table))
+
+    @property
+    def applied(self) -> str | None:
+        """The script last applied (None before the first update and after remove)."""
+        return self._applied
+
+
+def _apply(script: str) -> None:
+    # Forwarding first: with the table in place but forwarding off, DNATed connections
+    # would be dropped silently instead of refused.
+    enable_ip_forward()
+    nft(script)
