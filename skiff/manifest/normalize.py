@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from skiff.manifest import networks as network_checks
 from skiff.manifest.convert import Collector, scalar_text, string_map, to_bool
 from skiff.manifest.errors import KeyPath, quote
 from skiff.manifest.mounts import NAME
@@ -22,6 +23,7 @@ from skiff.models.appspec import AppSpec, Ipam, IpamConfig, NetworkSpec, Service
 MAX_SERVICES = 200
 APP_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 SERVICE_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}")
+NETWORK_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}")  # a cluster network's name
 
 
 def project_name_from(folder: Path) -> str:
@@ -82,6 +84,11 @@ def _network(app: str, key: str, raw: dict[str, Any] | None, c: Collector) -> Ne
         c.add(path, f"network name {quote(key)} must be letters, digits, '_', '.' or '-', "
                     "starting with a letter or digit", at_key=True)
     external = c.read(raw, "external", path, to_bool, False)
+    given = raw.get("name")
+    if given is not None and not NETWORK_NAME.fullmatch(given):
+        # The cluster name is a URL segment and an etcd key: no '/', no spaces.
+        c.add((*path, "name"), f"network name {quote(given)} must be letters, digits, '_', "
+                               "'.' or '-', starting with a letter or digit (at most 128)")
     return NetworkSpec(
         # External networks exist already, under their own name; ours are per app.
         name=raw.get("name") or (key if external else f"{app}_{key}"),
@@ -134,4 +141,6 @@ def normalize(doc: dict[str, Any], c: Collector, *, base_dir: Path | None,
     if any("default" in s.networks for s in services.values()) and "default" not in networks:
         networks["default"] = NetworkSpec(name=f"{name}_default")
     volumes = {k: _volume(name, k, v, c) for k, v in ctx.volumes.items()}
-    return AppSpec(name=name, services=services, networks=networks, volumes=volumes)
+    app = AppSpec(name=name, services=services, networks=networks, volumes=volumes)
+    network_checks.check(app, raw_services, c)
+    return app

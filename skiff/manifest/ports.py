@@ -91,6 +91,9 @@ def parse_long(entry: dict[str, Any]) -> list[PortMapping]:
         raise PortError(f"target: {exc}") from None
     published = entry.get("published")
     port: int | None = None
+    if isinstance(published, str) and _RANGE.fullmatch(published.strip()) and "-" in published:
+        raise PortError(f"published: a range ({quote(published)}) needs as many targets; "
+                        "write it in the short syntax, e.g. \"8000-8002:9000-9002\"")
     if published is not None and published != "":
         try:
             port = to_int(published, 1, 65535)
