@@ -165,9 +165,12 @@ def http_gets(host: str, port: int, count: int) -> list[str]:
     return [http_get(host, port) for _ in range(count)]
 
 
-def udp_ask(host: str, port: int, timeout: float = 3.0) -> str:
-    """One datagram from a fresh socket (so a fresh conntrack entry); the answer."""
+def udp_ask(host: str, port: int, timeout: float = 3.0, source_port: int = 0) -> str:
+    """One datagram from a fresh socket (by default a fresh port, so a fresh conntrack
+    entry); the answer."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("0.0.0.0", source_port))
         sock.settimeout(timeout)
         sock.connect((host, port))
         sock.send(b"hello")

@@ -26,6 +26,7 @@ from tests.integration.mesh.lab import (
     node_tables,
     read_sysctl,
     tcp_refused,
+    udp_ask,
     udp_asks,
     udp_refused,
 )
@@ -106,6 +107,19 @@ async def test_udp_publication(lab: MeshLab, mesh: RoutingMesh):
     # TCP on the same port is not published.
     was_refused, _ = await client(lab, tcp_refused, NODE_IP, 5353)
     assert was_refused
+
+
+async def test_a_udp_flow_to_a_removed_backend_moves_on(lab: MeshLab, mesh: RoutingMesh):
+    """One client port keeps one conntrack entry: the mesh must forget the entries of
+    flows to a backend it drops, or that client keeps talking to the dead replica."""
+    await mesh.update([web(lab, published=5353, protocol="udp")])
+    first = (await client(lab, udp_ask, NODE_IP, 5353, 3.0, 40123)).split()[0]
+    assert (await client(lab, udp_ask, NODE_IP, 5353, 3.0, 40123)).split()[0] == first
+    keep = [b for b in lab.backends if b.name != first]
+    await mesh.update([Publication("app/web", PortMapping(80, 5353, "udp"),
+                                   [b.ip for b in keep])])
+    again = (await client(lab, udp_ask, NODE_IP, 5353, 3.0, 40123)).split()[0]
+    assert again in {b.name for b in keep}
 
 
 async def test_no_ready_backend_refuses_fast(lab: MeshLab, mesh: RoutingMesh):
