@@ -10,6 +10,7 @@ from aiohttp import web
 from controller.api.authz import authorize
 from controller.api.body import read_json
 from controller.api.errors import bad_request, invalid
+from controller.api.network_checks import check_app
 from controller.api.state import STORE
 from controller.apply import apply_app
 from controller.auth.policy import Access
@@ -34,6 +35,9 @@ async def apply(request: web.Request) -> web.Response:
     except ManifestError as exc:
         problems = [dataclasses.asdict(p) for p in exc.problems]
         raise invalid(f"{source}: invalid manifest\n{exc}", problems) from None
+    # Clashes with other apps and networks are refused before anything is written (a
+    # dry run says so too); only the App is ever written, so a refusal leaves no trace.
+    await check_app(request.app[STORE], loaded.app, source)
     result = await apply_app(request.app[STORE], loaded.app, dry_run=dry_run,
                              resource_version=expect)
     out: dict[str, Any] = {

@@ -13,6 +13,7 @@ from aiohttp import web
 from controller.api.authz import authorize
 from controller.api.body import read_json
 from controller.api.errors import ApiError, bad_request, from_exception, invalid
+from controller.api.network_checks import check_app
 from controller.api.state import STORE, WATCHES
 from controller.auth.policy import Access
 from controller.store.objects import ObjectStore
@@ -211,6 +212,8 @@ async def update_object(request: web.Request) -> web.Response:
                                resource_version=sent.metadata.resource_version)
     if isinstance(sent, App):
         spec = _validated_app_spec(sent)
+        # `skiff network connect` edits an app this way: the same checks as an apply.
+        await check_app(store, spec, f"apps/{name}")
         meta = dataclasses.replace(meta, generation=meta.generation + (spec != current.spec))
         new: Any = dataclasses.replace(current, metadata=meta, spec=spec)
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from controller.api import agent_routes, join_routes, objects
+from controller.api import agent_routes, join_routes, network_routes, objects
 from controller.api.apply_route import apply
 from controller.api.middleware import TOKENS, authenticate, errors
 from controller.api.state import STORE, WATCHES
@@ -42,6 +42,7 @@ def build_app(store: ObjectStore, tokens: TokenStore) -> web.Application:
     r.add_post("/api/v1/apply", apply)
     agent_routes.add_routes(r)
     join_routes.add_routes(r)
+    network_routes.add_routes(r)  # before the generic routes, which it narrows
     r.add_get("/api/v1/{kind}", objects.list_or_watch)
     for pattern in ("/api/v1/{kind}/{name}", "/api/v1/{kind}/{app}/{name}"):
         r.add_get(pattern, objects.get_object)

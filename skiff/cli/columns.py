@@ -6,12 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from skiff.cli.output import age
-from skiff.models.objects import App, Node, Service, Task
+from skiff.manifest.networks import requested_subnet
+from skiff.models.objects import App, Endpoints, Network, Node, Service, Task
 
 
-def _ports(svc: Service) -> str:
+def _ports(svc: Service | Endpoints) -> str:
     out = []
-    for p in svc.spec.ports:
+    for p in svc.spec.ports if isinstance(svc, Service) else svc.ports:
         head = f"{p.host_ip}:" if p.host_ip else ""
         pub = f"{head}{p.published}->" if p.published else ""
         out.append(f"{pub}{p.target}/{p.protocol}")
@@ -81,11 +82,45 @@ NODE_WIDE: Columns = [
      or "-"),
 ]
 
+
+def _subnet(net: Network) -> str:
+    # Until the controller allocates it, the one asked for (if any) is the best guess.
+    return net.status.subnet or requested_subnet(net.spec) or "-"
+
+
+NETWORK_COLUMNS: Columns = [
+    ("NAME", lambda n: n.metadata.name),
+    ("APP", lambda n: n.metadata.app or "-"),
+    ("SUBNET", _subnet),
+    ("VNI", lambda n: str(n.status.vni) if n.status.vni else "-"),
+    ("NODES", lambda n: str(len(n.status.nodes))),
+    ("READY", lambda n: "yes" if n.status.ready else "no"),
+]
+NETWORK_WIDE: Columns = [
+    ("INTERNAL", lambda n: "yes" if n.spec.internal else "no"),
+    ("ATTACHABLE", lambda n: "yes" if n.spec.attachable else "no"),
+    ("AGE", lambda n: age(n.metadata.created_at)),
+    ("MESSAGE", lambda n: n.status.message or ""),
+]
+ENDPOINTS_COLUMNS: Columns = [
+    ("APP", lambda e: e.metadata.app or ""),
+    ("NAME", lambda e: e.metadata.name),
+    ("READY", lambda e: f"{sum(a.ready for a in e.addresses)}/{len(e.addresses)}"),
+    ("NETWORKS", lambda e: ",".join(sorted(e.names)) or "-"),
+    ("PORTS", _ports),
+]
+ENDPOINTS_WIDE: Columns = [
+    ("NAMES", lambda e: ";".join(f"{n}={','.join(v)}" for n, v in sorted(e.names.items()))
+     or "-"),
+]
+
 _BY_CLASS: dict[type, tuple[Columns, Columns]] = {
     App: (APP_COLUMNS, []),
     Service: (SERVICE_COLUMNS, SERVICE_WIDE),
     Task: (TASK_COLUMNS, TASK_WIDE),
     Node: (NODE_COLUMNS, NODE_WIDE),
+    Network: (NETWORK_COLUMNS, NETWORK_WIDE),
+    Endpoints: (ENDPOINTS_COLUMNS, ENDPOINTS_WIDE),
 }
 
 

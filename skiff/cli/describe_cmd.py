@@ -9,9 +9,10 @@ from skiff.cli.columns import TASK_COLUMNS, TASK_WIDE, row
 from skiff.cli.context import EXIT_OK, client
 from skiff.cli.get_cmd import parse_kind, split_name
 from skiff.cli.output import Table, age
+from skiff.manifest.networks import requested_subnet
 from skiff.models.codec import decode
-from skiff.models.kinds import TASK
-from skiff.models.objects import App, Node, Service, Task
+from skiff.models.kinds import SERVICE, TASK
+from skiff.models.objects import App, Endpoints, Network, Node, Service, Task
 
 
 def _field(label: str, value: Any, indent: int = 0) -> None:
@@ -108,6 +109,46 @@ def _describe_node(node: Node) -> None:
     _field("Message", node.status.message or "-")
 
 
+def _describe_network(net: Network, services: list[str]) -> None:
+    _meta(net)
+    spec, status = net.spec, net.status
+    _field("Driver", spec.driver or "overlay (cluster-wide)")
+    asked = requested_subnet(spec)
+    _field("Subnet", status.subnet or (f"{asked} (requested, not allocated yet)" if asked
+                                       else "(not allocated yet)"))
+    _field("VNI", status.vni or "-")
+    _field("Internal", spec.internal)
+    _field("Attachable", spec.attachable)
+    _field("Ready", status.ready)
+    _field("Message", status.message or "-")
+    print("Nodes:")
+    if not status.nodes:
+        print("  (none)")
+    else:
+        table = Table(["NODE", "SLICE", "VTEP"])
+        table.print([[n, p.subnet, p.vtep] for n, p in sorted(status.nodes.items())])
+    print("Services:", ", ".join(services) or "-")
+
+
+def _describe_endpoints(ep: Endpoints) -> None:
+    _meta(ep)
+    print("Names:")
+    for net, names in sorted(ep.names.items()):
+        print(f"  {net}: {', '.join(names)}")
+    if ep.ports:
+        print("Ports:")
+        for p in ep.ports:
+            print(f"  {p.published or '-'} -> {p.target}/{p.protocol} ({p.mode})")
+    print("Addresses:")
+    if not ep.addresses:
+        print("  (none)")
+        return
+    table = Table(["TASK", "NODE", "READY", "ADDRESSES"])
+    table.print([[a.task, a.node, "yes" if a.ready else "no",
+                  ", ".join(f"{n}={ip}" for n, ip in sorted(a.addresses.items())) or "-"]
+                 for a in ep.addresses])
+
+
 async def cmd_describe(args: argparse.Namespace) -> int:
     kind = parse_kind(args.kind)
     name, app = split_name(kind, args.name)
@@ -126,6 +167,14 @@ async def cmd_describe(args: argparse.Namespace) -> int:
                 _describe_service(obj, tasks)
         elif isinstance(obj, Task):
             _describe_task(obj)
+        elif isinstance(obj, Network):
+            listed = await api.list(SERVICE)
+            users = [f"{s['metadata'].get('app')}/{s['metadata']['name']}"
+                     for s in listed["items"] if obj.metadata.name in
+                     (s.get("spec") or {}).get("networks", {})]
+            _describe_network(obj, users)
+        elif isinstance(obj, Endpoints):
+            _describe_endpoints(obj)
         else:
             _describe_node(obj)
     return EXIT_OK

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from skiff import __version__
-from skiff.cli import lab
+from skiff.cli import lab, network_cmds
 from skiff.cli.context import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError
 from skiff.client.api import ApiError
 from skiff.client.config import ConfigError
@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml")
     p.add_argument("-q", "--quiet", action="store_true", help="only validate")
 
-    p = sub.add_parser("get", help="list objects: apps, services, tasks, nodes")
+    p = sub.add_parser("get", help="list objects: apps, services, tasks, nodes, networks, "
+                                   "endpoints")
     p.add_argument("kind")
     p.add_argument("name", nargs="?", help="NAME, or APP/NAME for services and tasks")
     p.add_argument("--app", help="only objects of this app")
@@ -143,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("-f", "--force", action="store_true", help="even if it is up")
     _client_flags(q)
 
+    network_cmds.add_parser(sub, _client_flags)
+
     p = sub.add_parser("token", help="join tokens for new nodes")
     token_sub = p.add_subparsers(dest="token_command", metavar="COMMAND")
     token_sub.required = True
@@ -210,6 +213,8 @@ def dispatch(args: argparse.Namespace) -> int:
     if cmd == "node":
         from skiff.cli.node_cmds import cmd_node
         return _run_async(cmd_node, args)
+    if cmd == "network":
+        return _run_async(network_cmds.cmd_network, args)
     if cmd == "token":
         return _run_async(_token_create, args)
     if cmd == "logs":

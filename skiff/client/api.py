@@ -124,6 +124,10 @@ class ApiClient:
         params = {"resourceVersion": str(resource_version)} if resource_version else None
         return await self.request("DELETE", object_path(kind, name, app), params=params)
 
+    async def create_network(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A standalone network: a Network object, or {name, subnet, internal, ...}."""
+        return await self.request("POST", "/api/v1/networks", body=body)
+
     async def apply(self, manifest: dict[str, Any], *, source: str, dry_run: bool = False,
                     resource_version: int | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"manifest": manifest, "source": source, "dryRun": dry_run}

@@ -34,7 +34,8 @@ def subnet_problem(text: str) -> str | None:
 
 
 def requested_subnet(spec: NetworkSpec) -> str | None:
-    """The subnet a network asks for: its first ipam config's (the only one used)."""
+    """The subnet a network asks for: its first ipam config's (the only one used; any
+    further ones are checked like it, or ignored if IPv6)."""
     if spec.ipam and spec.ipam.config and spec.ipam.config[0].subnet:
         return spec.ipam.config[0].subnet
     return None
@@ -62,13 +63,14 @@ def _subnets(app: AppSpec, c: Collector) -> None:
             if not cfg.subnet:
                 continue
             path: KeyPath = ("networks", key, "ipam", "config", i, "subnet")
+            if i > 0 and ipaddress.ip_network(cfg.subnet).version != 4:
+                continue  # the IPv6 half of a dual-stack file: unused, but harmless
             problem = subnet_problem(cfg.subnet)
             if problem:
                 c.add(path, problem)
                 continue
             if i > 0:
-                c.warn(path, "only the first ipam config's subnet is used")
-                continue
+                continue  # only the first config's subnet is used
             this = ipaddress.ip_network(cfg.subnet)
             for other_key, other, other_name in seen:
                 if other_name != net.name and this.overlaps(other):

@@ -216,3 +216,16 @@ def test_a_good_range_expands_to_one_mapping_per_port() -> None:
                     "app.yml", None, environ={}).app
     assert [(p.published, p.target) for p in app.services["web"].ports] == [
         (8000, 9000), (8001, 9001), (8002, 9002)]
+
+
+def test_a_dual_stack_ipam_keeps_its_ipv4_subnet() -> None:
+    app = load_text("""name: a
+services:
+  web: {image: x}
+networks:
+  back:
+    ipam:
+      config: [{subnet: 10.3.0.0/16}, {subnet: 'fd00::/64'}]
+""", "app.yml", None, environ={}).app
+    assert app.networks["back"].ipam is not None
+    assert app.networks["back"].ipam.config[0].subnet == "10.3.0.0/16"
