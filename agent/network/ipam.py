@@ -44,9 +44,22 @@ def parse_subnet(subnet: IPv4Network | str) -> IPv4Network:
     return net
 
 
-def gateway_of(subnet: IPv4Network) -> IPv4Interface:
-    """The bridge's address: the range's first host address."""
-    return IPv4Interface(f"{subnet.network_address + 1}/{subnet.prefixlen}")
+def gateway_of(subnet: IPv4Network, prefixlen: int | None = None) -> IPv4Interface:
+    """The bridge's address: the range's first host address, with `prefixlen` (default the
+    range's own)."""
+    plen = subnet.prefixlen if prefixlen is None else prefixlen
+    return IPv4Interface(f"{subnet.network_address + 1}/{plen}")
+
+
+def check_prefixlen(subnet: IPv4Network, prefixlen: int | None) -> int:
+    """The prefix length addresses get: the range's own, or a shorter one (an overlay
+    node's slice hands out addresses with the whole network's prefix, so every address of
+    the network is on-link)."""
+    if prefixlen is None:
+        return subnet.prefixlen
+    if not 0 < prefixlen <= subnet.prefixlen:
+        raise IpamError(f"prefix length /{prefixlen} does not contain range {subnet}")
+    return prefixlen
 
 
 def candidates(subnet: IPv4Network, last: IPv4Address | None) -> Iterator[IPv4Address]:
@@ -83,18 +96,21 @@ def check_owner(owner: str) -> str:
 
 
 class Ipam:
-    """Allocations of `subnet` kept under `directory` (created on demand).
+    """Allocations of `subnet` kept under `directory` (created on demand). Addresses and the
+    gateway carry `prefixlen` (default: the range's own).
 
     Blocking file I/O: call from a worker thread in async code.
     """
 
-    def __init__(self, directory: Path, subnet: IPv4Network | str) -> None:
+    def __init__(self, directory: Path, subnet: IPv4Network | str,
+                 prefixlen: int | None = None) -> None:
         self.dir = Path(directory)
         self.subnet = parse_subnet(subnet)
-        self.gateway = gateway_of(self.subnet)
+        self.prefixlen = check_prefixlen(self.subnet, prefixlen)
+        self.gateway = gateway_of(self.subnet, self.prefixlen)
 
     def _interface(self, ip: IPv4Address) -> IPv4Interface:
-        return IPv4Interface(f"{ip}/{self.subnet.prefixlen}")
+        return IPv4Interface(f"{ip}/{self.prefixlen}")
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

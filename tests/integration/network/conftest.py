@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.network.helpers import Lab, is_root, netns_names
+from tests.integration.network.overlay_lab import OverlayLab
 
 
 @pytest.fixture
@@ -38,3 +39,16 @@ def no_network_leftovers() -> Iterator[None]:
     if is_root():
         left = _all_leftovers()
         assert not left, f"network tests left behind: {left}"
+
+
+@pytest.fixture
+async def overlay_lab(tmp_path: Path) -> AsyncIterator[OverlayLab]:
+    """Nodes on an underlay switch for the VXLAN tests; everything removed afterwards, and
+    proven gone."""
+    lab = OverlayLab(tmp_path)
+    try:
+        yield lab
+    finally:
+        await lab.cleanup()
+        left = await lab.leftovers()
+        assert not left, f"left behind: {left}"
