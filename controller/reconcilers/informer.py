@@ -33,6 +33,11 @@ class Informer:
         self._index_fns: dict[str, Callable[[Any], Hashable]] = {}
         self._indexes: dict[str, dict[Hashable, dict[str, Any]]] = {}
 
+    def key(self, obj: Any) -> str:
+        """The cache key of ``obj``: ``app/name`` for kinds that belong to an app, else
+        the name (a Network names its app, but lives in the cluster)."""
+        return qualified_name(obj.metadata) if self.kind.namespaced else obj.metadata.name
+
     def add_index(self, name: str, fn: Callable[[Any], Hashable]) -> None:
         """Keep objects grouped by ``fn(obj)`` so a reconciler finds its own quickly."""
         self._index_fns[name] = fn
@@ -82,7 +87,7 @@ class Informer:
 
     async def _relist(self) -> None:
         objs, revision = await self.store.list(self.kind)
-        fresh = {qualified_name(o.metadata): o for o in objs}
+        fresh = {self.key(o): o for o in objs}
         for key, old in list(self._cache.items()):
             if key not in fresh:
                 self._unstore(key)
@@ -106,7 +111,7 @@ class Informer:
                     await self._relist()
                     need_list = False
                 async for ev in self.store.watch(self.kind, resource_version=self._revision):
-                    key = qualified_name(ev.object.metadata)
+                    key = self.key(ev.object)
                     if ev.type == "DELETED":
                         self._unstore(key)
                     else:

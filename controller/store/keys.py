@@ -8,6 +8,7 @@
 | ``/skiff/tasks/{app}/{name}``    | Task of an app                            |
 | ``/skiff/tokens/{id}``           | API token record (hash, role, name)       |
 | ``/skiff/leader``                | identity of the leading controller, lease |
+| ``/skiff/ipam/networks``         | subnet and VNI claimed by each network    |
 
 Values of object keys are the object's JSON (skiff.models.codec) without
 ``metadata.resourceVersion``: that is the key's mod_revision. The app segment comes
@@ -26,6 +27,9 @@ LEADER_KEY = ROOT + "leader"
 AGENT_SECRETS_PREFIX = ROOT + "agentsecrets/"
 # Per node: the id of the token that holds the node's name (one agent per name).
 NODE_CLAIMS_PREFIX = ROOT + "nodeclaims/"
+# JSON map network -> {subnet, vni}: every network's claim, changed only by compare-and-swap
+# (controller/reconcilers/netregistry.py).
+IPAM_NETWORKS_KEY = ROOT + "ipam/networks"
 
 MAX_NAME_LENGTH = 253  # a DNS name's limit, as Kubernetes uses for object names
 

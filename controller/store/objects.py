@@ -87,7 +87,10 @@ def _compare_failed(key: str, expected: int, current: KeyValue | None) -> StoreE
 
 def key_of(obj: Any) -> str:
     """The etcd key of an API object, from its kind, app and name."""
-    return object_key(kind_of(obj), obj.metadata.name, obj.metadata.app)
+    kind = kind_of(obj)
+    # A cluster-scoped object may name the app that made it (a Network): that is who owns
+    # it, not part of where it lives.
+    return object_key(kind, obj.metadata.name, obj.metadata.app if kind.namespaced else None)
 
 
 def _op_key(op: CommitOp) -> str:
