@@ -5,8 +5,9 @@ applies them to the node's namespace. Like NodeNetwork, every nft call and sysct
 blocks and acts on the calling thread's namespace, so each runs via asyncio.to_thread on
 a fresh thread that enters `node_netns` first (None: the agent's own namespace).
 
-What the agent feeds it (see docs/networking.md, "Routing mesh"): one Publication per
-published port of every Endpoints object, backends = the ready addresses' IPs on the
+What the agent feeds it (see docs/networking.md, "Routing mesh"):
+mesh_endpoints.publications(every Endpoints object, this node's name, network ->
+internal): one Publication per published port, backends = the ready replicas' IPs on the
 service's first non-internal network (mode ingress: every node's; mode host: this node's,
 and the publication only when a replica of the service runs on this node).
 

@@ -1,5 +1,6 @@
 """The routing mesh's nft script (agent/network/mesh_rules.py): text, checks, order, and
-that the real nft accepts it (check mode: nothing is changed)."""
+that the real nft accepts it (check mode: nothing is changed); and the publications the
+agent derives from Endpoints (agent/network/mesh_endpoints.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import pytest
 
 from agent.network.errors import NetworkError
+from agent.network.mesh_endpoints import publications
 from agent.network.mesh_rules import (
     MESH_MARK,
     Publication,
@@ -21,6 +23,7 @@ from agent.network.mesh_rules import (
     publications_summary,
 )
 from skiff.models.appspec import PortMapping
+from skiff.models.objects import EndpointAddress, Endpoints, ObjectMeta
 
 
 def pub(service: str = "app/web", target: int = 80, published: int | None = 8080,
@@ -206,3 +209,50 @@ def test_real_nft_accepts_the_script():
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True,
                             check=True).stdout
     assert table not in tables
+
+
+# ---- from Endpoints (agent/network/mesh_endpoints.py) -----------------------------------
+
+
+def endpoints(name: str, ports: list[PortMapping], networks: list[str],
+              *addrs: tuple[str, bool, dict[str, str]]) -> Endpoints:
+    return Endpoints(
+        metadata=ObjectMeta(name=name, app="app"),
+        names={n: [name] for n in networks}, ports=ports,
+        addresses=[EndpointAddress(task=f"{name}.{i}", node=node, vtep="192.0.2.1",
+                                   hostname=f"h{i}", ready=ready, addresses=ips)
+                   for i, (node, ready, ips) in enumerate(addrs, 1)])
+
+
+def test_ingress_uses_ready_replicas_everywhere_on_the_first_non_internal_network():
+    ep = endpoints("web", [PortMapping(80, 8080)], ["app_a", "app_b", "app_c"],
+                   ("n1", True, {"app_a": "10.1.0.2", "app_b": "10.2.0.2"}),
+                   ("n2", True, {"app_a": "10.1.0.3", "app_b": "10.2.0.3"}),
+                   ("n2", False, {"app_a": "10.1.0.4", "app_b": "10.2.0.4"}))
+    pubs, skipped = publications([ep], "n1", {"app_a": True, "app_b": False,
+                                              "app_c": False})
+    assert skipped == []
+    assert pubs == [Publication("app/web", PortMapping(80, 8080), ["10.2.0.2", "10.2.0.3"])]
+
+
+def test_host_mode_only_where_a_replica_runs_and_only_local_replicas():
+    port = PortMapping(80, 8080, mode="host")
+    ep = endpoints("web", [port], ["app_a"], ("n1", True, {"app_a": "10.1.0.2"}),
+                   ("n2", True, {"app_a": "10.1.0.3"}), ("n3", False, {"app_a": "10.1.0.4"}))
+    nets = {"app_a": False}
+    assert publications([ep], "n1", nets)[0] == [Publication("app/web", port, ["10.1.0.2"])]
+    assert publications([ep], "n4", nets)[0] == []  # the port stays free there
+    # A replica here that does not run yet: the port refuses meanwhile.
+    assert publications([ep], "n3", nets)[0] == [Publication("app/web", port, [])]
+
+
+def test_services_without_a_usable_network_are_reported():
+    port = [PortMapping(80, 8080)]
+    only_internal = endpoints("db", port, ["app_i"], ("n1", True, {"app_i": "10.1.0.2"}))
+    unknown = endpoints("web", port, ["app_new"], ("n1", True, {"app_new": "10.1.0.3"}))
+    unpublished = endpoints("worker", [], ["app_i"])
+    pubs, skipped = publications([only_internal, unknown, unpublished], "n1",
+                                 {"app_i": True})
+    assert pubs == []
+    assert skipped == [("app/db", "no non-internal network to publish from"),
+                       ("app/web", "network app_new is not known yet")]
