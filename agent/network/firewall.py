@@ -39,16 +39,17 @@ def ruleset(table: str, lans: Sequence[Lan]) -> str:
     if not lans:
         return drop_ruleset(table)
     nat: list[str] = []
-    drops: list[str] = []
+    closed: list[str] = []  # internal networks
+    isolation: list[str] = []  # between networks
     accepts: list[str] = []
     for lan in lans:
         b, net = lan.bridge, lan.subnet
         others = [o.bridge for o in lans if o.bridge != b]
         if lan.internal:
-            drops.append(f'iifname "{b}" oifname != "{b}" counter drop')
-            drops.append(f'oifname "{b}" iifname != "{b}" counter drop')
+            closed.append(f'iifname "{b}" oifname != "{b}" counter drop')
+            closed.append(f'oifname "{b}" iifname != "{b}" counter drop')
         elif others:
-            drops.append(f"iifname \"{b}\" oifname {_names(others)} counter drop")
+            isolation.append(f"iifname \"{b}\" oifname {_names(others)} counter drop")
         if not lan.internal:
             # Leaving the range: the source becomes the node's address on the way out.
             # Traffic within the range (on this node or across the overlay) keeps its own.
@@ -68,7 +69,11 @@ def ruleset(table: str, lans: Sequence[Lan]) -> str:
         "\tchain forward {",
         "\t\ttype filter hook forward priority filter; policy accept;",
         # Drops before accepts: first match wins within the chain.
-        *(f"\t\t{rule}" for rule in drops + accepts),
+        *(f"\t\t{rule}" for rule in closed),
+        # A published port (the routing mesh DNATs it) is reachable from every network,
+        # as from anywhere else; internal networks are never published, and stay closed.
+        *(["\t\tct status dnat counter accept"] if isolation else []),
+        *(f"\t\t{rule}" for rule in isolation + accepts),
         "\t}",
         "}",
     ]

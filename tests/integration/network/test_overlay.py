@@ -4,7 +4,7 @@ between them, containers on one or several networks (docs/networking.md, "On eac
 from __future__ import annotations
 
 import re
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
@@ -273,3 +273,28 @@ async def test_teardown_removes_networks_legacy_bridge_and_all_state(overlay_lab
     assert not list(state.glob("attachments/*"))
     assert a.net.ipam.allocations() == {}
     assert await a.net.networks() == [] and await a.net.attachments() == []
+
+
+async def test_ensure_applies_a_changed_slice_and_vtep(overlay_lab: OverlayLab):
+    a = await overlay_lab.node()
+    first = overlay_lab.config(a)
+    await a.net.ensure_network(first)
+    await a.net.set_peers(first.name, {Peer(IPv4Address("10.150.0.70"), a.vtep + 1)})
+    moved = type(first)(first.name, first.vni, first.subnet, IPv4Network("10.150.1.0/26"),
+                        first.internal, a.vtep + 5)
+    await sh(*in_ns(a.path, "ip", "addr", "add", f"{a.vtep + 5}/32", "dev", "eth0"))
+    await a.net.attach_networks("pin", [first])
+    with pytest.raises(NetworkError, match="slice changed"):
+        await a.net.ensure_network(moved)
+    await a.net.detach("pin")
+    await a.net.ensure_network(moved)
+
+    br = bridge_name(overlay_lab.token, first.vni)
+    addrs = (await sh(*in_ns(a.path, "ip", "-o", "-4", "addr", "show", "dev", br))).stdout
+    assert str(moved.gateway) in addrs and str(first.gateway) not in addrs
+    detail = (await sh(*in_ns(a.path, "ip", "-d", "link", "show",
+                              vxlan_name(overlay_lab.token, first.vni)))).stdout
+    assert f"local {moved.vtep}" in detail and f"master {br}" in detail
+    [ep] = await a.net.attach_networks("new", [moved])
+    assert ep.ip.ip in moved.slice and ep.gateway == moved.gateway.ip
+    await pings(a.net.netns_path("new"), ep.gateway)
