@@ -68,7 +68,8 @@ def _full(body: dict[str, Any]) -> Network:
     data.pop("status", None)  # the controller's to fill
     meta = data.get("metadata")
     spec = data.get("spec")
-    if isinstance(meta, dict) and isinstance(meta.get("name"), str):
+    if isinstance(meta, dict) and isinstance(meta.get("name"), str) and \
+            isinstance(spec, dict | None):
         # The spec's name is the network's name: it may be left out.
         data["spec"] = {"name": meta["name"], **(spec if isinstance(spec, dict) else {})}
     try:
@@ -98,18 +99,23 @@ def _checked(net: Network) -> Network:
                                       "unset)")
     configs = []
     for i, cfg in enumerate(spec.ipam.config if spec.ipam else []):
-        if cfg.subnet is None:
-            configs.append(cfg)
-            continue
-        path = f"spec.ipam.config[{i}].subnet"
-        try:
-            subnet = str(ipaddress.ip_network(cfg.subnet, strict=False))
-        except ValueError:
-            raise _problem(path, f"{cfg.subnet!r} is not a CIDR subnet like "
-                                 "10.8.0.0/24") from None
-        problem = subnet_problem(subnet)
-        if problem:
-            raise _problem(path, problem)
+        path = f"spec.ipam.config[{i}]"
+        for key, value in (("gateway", cfg.gateway), ("ip_range", cfg.ip_range)):
+            try:
+                if value is not None:
+                    ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise _problem(f"{path}.{key}", f"{value!r} is not an address") from None
+        subnet = cfg.subnet
+        if subnet is not None:
+            try:
+                subnet = str(ipaddress.ip_network(subnet, strict=False))
+            except ValueError:
+                raise _problem(f"{path}.subnet", f"{subnet!r} is not a CIDR subnet like "
+                                                 "10.8.0.0/24") from None
+            problem = subnet_problem(subnet)
+            if problem:
+                raise _problem(f"{path}.subnet", problem)
         configs.append(IpamConfig(subnet=subnet, gateway=cfg.gateway, ip_range=cfg.ip_range))
     ipam = Ipam(driver=spec.ipam.driver, config=configs) if spec.ipam else None
     spec = NetworkSpec(name=name, driver=spec.driver, driver_opts=spec.driver_opts, ipam=ipam,

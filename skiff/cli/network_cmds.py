@@ -197,7 +197,8 @@ async def _remove(api: ApiClient, names: list[str]) -> int:
         try:
             await api.delete(NETWORK, name)
         except ApiError as exc:
-            print(f"error: {exc.message}", file=sys.stderr)
+            text = f"network {name} not found" if exc.code == "NotFound" else exc.message
+            print(f"error: {text}", file=sys.stderr)
             code = EXIT_ERROR
             continue
         print(f"network/{name} removed")

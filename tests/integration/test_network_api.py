@@ -94,6 +94,9 @@ async def test_create_get_list_delete_a_standalone_network(controller: RunningCo
     ({"metadata": {"name": "n"}, "spec": {"name": "m"}}, 422, "must equal metadata.name"),
     ({"metadata": {"name": "n"}, "spec": {"internal": "x"}}, 422, "not a valid Network"),
     ({"metadata": 5}, 422, "not a valid Network"),
+    ({"metadata": {"name": "n"}, "spec": "x"}, 422, "not a valid Network"),
+    ({"metadata": {"name": "n"}, "spec": {"ipam": {"config": [{"gateway": "g"}]}}}, 422,
+     "spec.ipam.config[0].gateway: 'g' is not an address"),
     ([1, 2], 400, "expected a Network object"),
 ])
 async def test_bad_creates_are_refused_clearly(controller: RunningController, body: Any,
