@@ -5,25 +5,30 @@ from __future__ import annotations
 import asyncio
 
 from controller.reconcilers.apps import AppReconciler
+from controller.reconcilers.endpoints import EndpointsReconciler
 from controller.reconcilers.informer import Informer
+from controller.reconcilers.networks import NetworkReconciler
 from controller.reconcilers.node_plan import DEFAULT_GRACE_SECONDS
 from controller.reconcilers.nodes import NodeLifecycle
 from controller.reconcilers.services import ServiceReconciler
 from controller.scheduler.loop import BinderLoop
 from controller.store.objects import ObjectStore
-from skiff.models.kinds import APP, NODE, SERVICE, TASK
+from skiff.models.kinds import APP, ENDPOINTS, NETWORK, NODE, SERVICE, TASK
 
 
 async def run_reconcilers(store: ObjectStore, node_grace: float = DEFAULT_GRACE_SECONDS,
                           scheduler: str = "default") -> None:
     apps, services = Informer(store, APP), Informer(store, SERVICE)
     tasks, nodes = Informer(store, TASK), Informer(store, NODE)
-    informers = (apps, services, tasks, nodes)
+    networks, endpoints = Informer(store, NETWORK), Informer(store, ENDPOINTS)
+    informers = (apps, services, tasks, nodes, networks, endpoints)
     loops = (
-        AppReconciler(store, apps, services),
+        AppReconciler(store, apps, services, networks, tasks),
         ServiceReconciler(store, services, tasks, nodes),
         BinderLoop(store, tasks, nodes, strategy=scheduler),
         NodeLifecycle(store, nodes, tasks, grace=node_grace),
+        NetworkReconciler(store, networks, nodes),
+        EndpointsReconciler(store, services, tasks, nodes, endpoints),
     )
     async with asyncio.TaskGroup() as group:
         for informer in informers:

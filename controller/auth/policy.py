@@ -3,8 +3,9 @@
 - ``admin``: everything.
 - ``node`` (one per joined node, named after it): read the tasks bound to it (a list or
   watch must filter on its own node), report those tasks' status, register and
-  heartbeat its own Node, hand over its own agent secret. Nothing else: no apps, no
-  services, no other node's tasks.
+  heartbeat its own Node, hand over its own agent secret, and read (get, list, watch)
+  every Network and Endpoints: its overlay, DNS and routing mesh span the cluster.
+  Nothing else: no apps, no services, no other node's tasks.
 - ``join``: exchange itself for a node's credentials, nothing more.
 """
 
@@ -17,6 +18,10 @@ from controller.auth.tokens import Principal
 
 Verb = Literal["get", "list", "watch", "create", "update", "delete", "apply", "status",
                "secret", "join", "logs", "exec", "token"]
+
+
+# What every node reads whole: the networks it joins and the replicas it must reach.
+_CLUSTER_READABLE = frozenset({"Network", "Endpoints"})
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,8 @@ def allowed(principal: Principal, access: Access) -> bool:
         return access.verb in ("get", "list", "watch", "status") and access.node == me
     if access.kind == "Node":
         return access.verb in ("get", "create", "status", "secret") and access.name == me
+    if access.kind in _CLUSTER_READABLE:
+        return access.verb in ("get", "list", "watch")
     return False
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from skiff.models.appspec import ServiceNetwork
 from skiff.models.objects import App, ObjectMeta, Service
 
 
@@ -19,8 +20,35 @@ class AppPlan:
         return not (self.create or self.update or self.delete)
 
 
+def cluster_network_name(app: App, key: str) -> str:
+    """The cluster name of compose network ``key`` of ``app`` (``default`` included:
+    normalising adds it whenever a service is on it)."""
+    net = app.spec.networks.get(key)
+    return net.name if net is not None else f"{app.metadata.name}_{key}"
+
+
+def cluster_networks(app: App, networks: dict[str, ServiceNetwork]
+                     ) -> dict[str, ServiceNetwork]:
+    """A service's networks keyed by cluster name rather than compose key, so that its
+    tasks say exactly which networks to join. Two keys naming one network: their aliases
+    are merged."""
+    out: dict[str, ServiceNetwork] = {}
+    for key in sorted(networks):
+        name = cluster_network_name(app, key)
+        attachment = networks[key]
+        if name in out:
+            seen = out[name]
+            aliases = seen.aliases + [a for a in attachment.aliases if a not in seen.aliases]
+            attachment = dataclasses.replace(
+                seen, aliases=aliases, ipv4_address=seen.ipv4_address or attachment.ipv4_address)
+        out[name] = attachment
+    return dict(sorted(out.items()))
+
+
 def desired_service(app: App, name: str) -> Service:
     spec = app.spec.services[name]
+    if spec.networks:
+        spec = dataclasses.replace(spec, networks=cluster_networks(app, spec.networks))
     return Service(
         metadata=ObjectMeta(name=name, app=app.metadata.name, owner_uid=app.metadata.uid,
                             labels={"skiff.app": app.metadata.name}),
