@@ -58,6 +58,7 @@ class NetworkReconciler(Reconciler):
         network: Network | None = self.networks.get(key)
         if network is None:
             await self.registry.release({key})
+            self._retry_refused()
             return
         outcome = await self.registry.claim(key, requested_subnet(network.spec))
         updated = plan_network(network, outcome, self._vteps())
@@ -71,3 +72,11 @@ class NetworkReconciler(Reconciler):
         gone = set(claims) - {n.metadata.name for n in self.networks.items()}
         if gone:
             await self.registry.release(gone)
+            self._retry_refused()
+
+    def _retry_refused(self) -> None:
+        # A freed subnet may be the one a refused network asked for: try them again now
+        # rather than at the next resync.
+        for net in self.networks.items():
+            if not net.status.ready:
+                self.enqueue_soon(net.metadata.name)
