@@ -172,11 +172,12 @@ class DnsServer:
             await listener.tcp.wait_closed()
             log.info("dns: stopped listening on %s", address)
 
-    async def set_addresses(self, addresses: Iterable[str]) -> None:
-        """Listen on exactly these addresses. Tries every address even if one fails,
-        then raises the first error."""
+    async def set_addresses(self, addresses: Iterable[str]) -> dict[str, OSError]:
+        """Listen on exactly these addresses. Never raises for one address: returns those
+        it could not listen on (and logs them), which the next call tries again, so one
+        bad address never stops the caller's round of network changes."""
         wanted = {str(ip_address(a)) for a in addresses}
-        first: BaseException | None = None
+        failed: dict[str, OSError] = {}
         for address in sorted(self.addresses - wanted):
             await self.remove_address(address)
         for address in sorted(wanted - self.addresses):
@@ -184,9 +185,8 @@ class DnsServer:
                 await self.add_address(address)
             except OSError as exc:
                 log.warning("dns: cannot listen on %s port %d: %s", address, self.port, exc)
-                first = first or exc
-        if first is not None:
-            raise first
+                failed[address] = exc
+        return failed
 
     async def close(self) -> None:
         for address in list(self._listeners):

@@ -34,7 +34,8 @@ class Answer:
     """What to tell the client: `records` (A records of `addresses`, TTL 0), `nodata` (the
     name is ours but has no record of that type, or no ready replica yet), `nxdomain` (the
     name exists only on networks the client is not on), `forward` (not ours: ask the
-    upstream resolvers) or `refused` (the client is not a container we know)."""
+    upstream resolvers) or `refused` (the client is not a container we know, or one only
+    on internal networks asking for a name that is not ours)."""
 
     kind: AnswerKind
     addresses: tuple[str, ...] = ()
@@ -47,6 +48,10 @@ class Client:
     networks: frozenset[str]
     hostname: str  # normalised; "" if it has none
     addresses: tuple[str, ...]  # its own addresses, in network order (eth0 first)
+    # Only on `internal` networks: its queries for names not ours are refused, not
+    # forwarded (a container cut off from the outside must not reach it through DNS,
+    # nor tunnel data out through it), as Docker does since 26.0.
+    isolated: bool = False
 
 
 def normalize(name: str) -> str:
@@ -101,8 +106,11 @@ class NameTable:
         return cls({}, {})
 
     @classmethod
-    def from_endpoints(cls, endpoints: Iterable[Endpoints]) -> NameTable:
-        return _build(endpoints)
+    def from_endpoints(cls, endpoints: Iterable[Endpoints],
+                       internal: Collection[str] = ()) -> NameTable:
+        """The table of all services' Endpoints; `internal` names the networks with
+        `internal: true` (their containers get no upstream forwarding)."""
+        return _build(endpoints, frozenset(internal))
 
     def names(self) -> frozenset[str]:
         return frozenset(self._names)
@@ -124,7 +132,7 @@ class NameTable:
         key = normalize(qname)
         per_network = self._names.get(key)
         if per_network is None:
-            return Answer("forward")
+            return Answer("refused" if client.isolated else "forward")
         shared = [entry for net, entry in per_network.items() if net in client.networks]
         if not shared:
             return Answer("nxdomain")
@@ -154,7 +162,7 @@ def _ip_order(ip: str) -> tuple[int, ...]:
         return (1 << 16, *(ord(c) for c in ip))
 
 
-def _build(endpoints: Iterable[Endpoints]) -> NameTable:
+def _build(endpoints: Iterable[Endpoints], internal: frozenset[str]) -> NameTable:
     # Per network: service names/aliases (and tasks.NAME) -> ready addresses; hostnames
     # separately, because a service name wins over a container's hostname on the same
     # network (Docker's precedence), while equal aliases of several services, or equal
@@ -179,7 +187,8 @@ def _build(endpoints: Iterable[Endpoints]) -> NameTable:
     for addr in sorted(addresses, key=lambda a: a.ready):
         hostname = normalize(addr.hostname)
         own = tuple(addr.addresses[net] for net in sorted(addr.addresses))
-        client = Client(frozenset(addr.addresses), hostname, own)
+        networks = frozenset(addr.addresses)
+        client = Client(networks, hostname, own, bool(networks) and networks <= internal)
         for net, ip in addr.addresses.items():
             clients[ip] = client
             if hostname:

@@ -20,7 +20,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from agent.dns.table import NameTable, RoundRobin
+from agent.dns.table import Answer, NameTable, RoundRobin
 
 # Without EDNS a UDP answer may not exceed 512 bytes (RFC 1035); with it we accept what
 # the client offers up to 1232, the size that avoids IP fragmentation on any path
@@ -76,15 +76,54 @@ def _skeleton(query: dns.message.Message, rcode: int = dns.rcode.NOERROR,
 
 
 def _render(response: dns.message.Message, limit: int) -> bytes:
-    # prefer_truncation: what does not fit is left out and TC is set, so the client asks
-    # again over TCP.
-    return response.to_wire(max_size=limit, prefer_truncation=True)
+    # want_shuffle=False: dnspython shuffles records by default, which would undo our
+    # round robin. prefer_truncation: what does not fit is left out and TC is set.
+    return response.to_wire(max_size=limit, prefer_truncation=True, want_shuffle=False)
+
+
+def _fits(response: dns.message.Message, limit: int) -> bytes | None:
+    try:
+        return response.to_wire(max_size=limit, want_shuffle=False)
+    except dns.exception.TooBig:
+        return None
+
+
+def _render_answer(response: dns.message.Message, limit: int) -> bytes:
+    """Our own A answer, cut to as many records as fit, with TC set when cut.
+
+    A partial answer (as Docker's embedded DNS gives) rather than an empty one: a client
+    that retries over TCP gets everything there, and one that does not (busybox, musl
+    before 1.2.4) still gets addresses, a different rotated slice each time.
+    """
+    whole = _fits(response, limit)
+    if whole is not None or not response.answer:
+        return whole if whole is not None else _render(response, limit)
+    rrset = response.answer[0]
+    records = list(rrset)
+
+    def cut(n: int) -> dns.message.Message:
+        response.answer = [dns.rrset.from_rdata_list(rrset.name, rrset.ttl, records[:n])]
+        return response
+
+    low, high = 0, len(records) - 1  # `low` records always fit: the bare header does
+    while low < high:
+        mid = (low + high + 1) // 2
+        if _fits(cut(mid), limit) is None:
+            high = mid - 1
+        else:
+            low = mid
+    response.flags |= dns.flags.TC
+    if low == 0:
+        response.answer = []
+        return _render(response, limit)
+    return _render(cut(low), limit)
 
 
 def respond(table: NameTable, rotation: RoundRobin, client_ip: str, wire: bytes,
             tcp: bool) -> bytes | Forward | None:
     """The response to the query `wire` from `client_ip`, a Forward, or None (drop)."""
-    if table.client(client_ip) is None:
+    client = table.client(client_ip)
+    if client is None:
         # Not a container of ours: we are not an open resolver (no forwarding, no
         # amplification: the refusal is no larger than the query's header).
         return header_only(wire, dns.rcode.REFUSED)
@@ -102,12 +141,13 @@ def respond(table: NameTable, rotation: RoundRobin, client_ip: str, wire: bytes,
     if query.edns > 0:
         return _render(_skeleton(query, dns.rcode.BADVERS), limit)
     question = query.question[0]
-    if question.rdclass != dns.rdataclass.IN:
-        return Forward(query, limit)  # CHAOS and friends: not ours
-    answer = table.lookup(client_ip, question.name.to_text(), question.rdtype, rotation)
+    if question.rdclass == dns.rdataclass.IN:
+        answer = table.lookup(client_ip, question.name.to_text(), question.rdtype, rotation)
+    else:  # CHAOS and friends: not ours
+        answer = Answer("refused" if client.isolated else "forward")
     if answer.kind == "forward":
         return Forward(query, limit)
-    if answer.kind == "refused":  # the table changed between the two calls above
+    if answer.kind == "refused":  # a container only on internal networks, asking for more
         return _render(_skeleton(query, dns.rcode.REFUSED), limit)
     if answer.kind == "nxdomain":
         return _render(_skeleton(query, dns.rcode.NXDOMAIN, authoritative=True), limit)
@@ -117,6 +157,7 @@ def respond(table: NameTable, rotation: RoundRobin, client_ip: str, wire: bytes,
         # resolvers using 0x20 randomisation check.
         response.answer.append(dns.rrset.from_text_list(
             question.name, 0, dns.rdataclass.IN, dns.rdatatype.A, list(answer.addresses)))
+        return _render_answer(response, limit)
     return _render(response, limit)
 
 

@@ -189,3 +189,13 @@ def test_a_reused_address_belongs_to_the_running_task():
 
 def test_empty_table_refuses_everyone():
     assert NameTable.empty().lookup("10.1.0.1", "web", QTYPE_A) == Answer("refused")
+
+
+def test_containers_only_on_internal_networks_get_no_forwarding():
+    t = NameTable.from_endpoints((WEB, DB, CACHE, PROBE), internal={"back"})
+    # db.1 is only on back (internal): the world is refused, its names still answer.
+    assert t.lookup("10.2.0.21", "example.com", QTYPE_A) == Answer("refused")
+    assert records(t.lookup("10.2.0.21", "web", QTYPE_A)) == {"10.2.0.11", "10.2.0.12"}
+    assert t.lookup("10.2.0.21", "cache", QTYPE_A) == Answer("nxdomain")
+    # web.1 is on front too: it may still reach the world.
+    assert t.lookup("10.2.0.11", "example.com", QTYPE_A) == Answer("forward")

@@ -80,9 +80,15 @@ def test_unknown_names_are_forwarded_with_the_clients_limit():
 
 def test_big_answers_are_truncated_over_udp_without_edns_and_whole_over_tcp():
     table = big_table(60)  # 60 A records: about 1 KB
-    r = ask(table, "svc")
+    wire = respond(table, RoundRobin(), CLIENT, dns.message.make_query("svc", "A").to_wire(),
+                   tcp=False)
+    assert isinstance(wire, bytes) and 512 - 16 < len(wire) <= 512
+    r = dns.message.from_wire(wire)
     assert r.flags & dns.flags.TC
-    assert len(r.to_wire()) <= 512
+    # As many records as fit, from the start of the rotated list (for clients that never
+    # retry over TCP).
+    assert a_records(r) == [f"10.1.0.{i + 2}" for i in range(len(a_records(r)))]
+    assert len(a_records(r)) > 25
     r = ask(table, "svc", use_edns=0, payload=4096)
     assert not r.flags & dns.flags.TC and len(a_records(r)) == 60
     r = ask(big_table(200), "svc", use_edns=0, payload=4096)  # ~3.2 KB > 1232
@@ -154,3 +160,29 @@ def test_node_upstreams():
     assert node_upstreams(stub, None) == ["127.0.0.53"]
     assert node_upstreams(stub, "nameserver 127.0.0.1\n") == ["127.0.0.53"]
     assert node_upstreams("nameserver fe80::1%eth0\nnameserver 0.0.0.0\nbogus\n") == []
+
+
+def test_the_wire_keeps_the_rotated_order():
+    table, rr = big_table(5), RoundRobin()
+    firsts = []
+    for _ in range(5):
+        query = dns.message.make_query("svc", "A")
+        out = respond(table, rr, CLIENT, query.to_wire(), tcp=False)
+        assert isinstance(out, bytes)
+        got = a_records(dns.message.from_wire(out))
+        firsts.append(got[0])
+        assert got == sorted(got, key=lambda ip: (ip < got[0], ip))  # a rotation of sorted
+    assert firsts == [f"10.1.0.{i}" for i in range(2, 7)]
+
+
+def test_isolated_clients_are_refused_other_classes_too():
+    ep = Endpoints(metadata=ObjectMeta(name="s", app="a"), names={"net": ["svc"]},
+                   addresses=[EndpointAddress("s.1", "n", "v", "h", True, {"net": CLIENT})])
+    table = NameTable.from_endpoints([ep], internal={"net"})
+    assert ask(table, "example.com").rcode() == dns.rcode.REFUSED
+    assert ask(table, "version.bind", "TXT", rdclass="CH").rcode() == dns.rcode.REFUSED
+    assert a_records(ask(table, "svc")) == [CLIENT]
+    open_table = NameTable.from_endpoints([ep])
+    query = dns.message.make_query("version.bind", "TXT", rdclass="CH")
+    assert isinstance(respond(open_table, RoundRobin(), CLIENT, query.to_wire(), False),
+                      Forward)
