@@ -4,17 +4,15 @@ writes nothing."""
 
 from __future__ import annotations
 
-import json
+import ipaddress
 from typing import Any
 
 import pytest
 
-from controller.api.network_checks import IPAM_REGISTRY_KEY
-from controller.store.kv import Put
 from skiff.client.api import ApiClient, ApiError
 from skiff.models.appspec import Ipam, IpamConfig, NetworkSpec, PortMapping, ServiceSpec
 from skiff.models.kinds import APP, NETWORK, SERVICE
-from skiff.models.objects import Network, NetworkStatus, ObjectMeta, Service
+from skiff.models.objects import ObjectMeta, Service
 from tests.integration.conftest import RunningController, wait_for
 
 pytestmark = pytest.mark.integration
@@ -143,23 +141,27 @@ async def test_subnets_may_not_overlap_across_apps_and_networks(controller: Runn
         assert info.value.status == 409
         assert "overlaps network a_back (app a, 10.50.0.0/16)" in info.value.message
 
-        # What the controller allocated: Network.status, and its address registry.
-        await controller.store.create(Network(
-            metadata=ObjectMeta(name="z_default", app="z"), spec=NetworkSpec(name="z_default"),
-            status=NetworkStatus(subnet="10.128.0.0/20", vni=4096)))
+        # What the controller allocated (Network.status), not only what was asked for.
+        await api.apply(app_doc("z", {"web": {}}), source="z.yml")
+        allocated = await wait_for(lambda: _allocated(api, "z_default"),
+                                   "the controller to allocate z_default a subnet")
+        inside = str(next(ipaddress.ip_network(allocated).subnets(new_prefix=24)))
         await refused(api, app_doc("d", {"web": {"networks": ["x"]}}, {
-            "x": {"ipam": {"config": [{"subnet": "10.128.8.0/24"}]}}}), 409,
-            "overlaps network z_default (app z, 10.128.0.0/20)")
-        await controller.store.kv.txn([], [Put(IPAM_REGISTRY_KEY, json.dumps(
-            {"y_default": {"subnet": "10.128.16.0/20", "vni": 4097}}).encode())])
-        await refused(api, app_doc("d", {"web": {"networks": ["x"]}}, {
-            "x": {"ipam": {"config": [{"subnet": "10.128.16.0/24"}]}}}), 409,
-            "overlaps network y_default (standalone, 10.128.16.0/20)")
+            "x": {"ipam": {"config": [{"subnet": inside}]}}}), 409,
+            f"overlaps network z_default (app z, {allocated})")
 
         # An app may keep (or re-apply) its own subnet.
         again = await api.apply(app_doc("a", {"web": {"networks": ["back"]}, "db": {}}, {
             "back": {"ipam": {"config": [{"subnet": "10.50.0.0/16"}]}}}), source="a.yml")
         assert again["action"] == "configured"
+
+
+async def _allocated(api: ApiClient, name: str) -> str | None:
+    try:
+        net = await api.get(NETWORK, name)
+    except ApiError:
+        return None
+    return net["status"].get("subnet") or None
 
 
 async def test_a_published_port_belongs_to_one_app(controller: RunningController) -> None:
@@ -254,8 +256,8 @@ async def test_deleting_a_network_in_use_or_owned_is_refused(controller: Running
         assert "network shared is in use by 1 service(s): a/web" in info.value.message
         assert info.value.details["services"] == ["a/web"]
 
-        await controller.store.create(Network(metadata=ObjectMeta(name="a_default", app="a"),
-                                              spec=NetworkSpec(name="a_default")))
+        # The app's own network, made by the controller from its manifest.
+        await wait_for(lambda: _allocated(api, "a_default"), "network a_default")
         with pytest.raises(ApiError) as info:
             await api.delete(NETWORK, "a_default")
         assert (info.value.status, info.value.code) == (409, "OwnedByApp")
@@ -271,7 +273,11 @@ async def test_deleting_a_network_in_use_or_owned_is_refused(controller: Running
             return not (await api.list(SERVICE, app="a"))["items"]
         await wait_for(gone, "app a's services to go")
         await api.delete(NETWORK, "shared")
-        assert (await api.list(NETWORK))["items"][0]["metadata"]["name"] == "a_default"
+        # The app's own network goes with it, once nothing is on it any more.
+
+        async def only(names: list[str]) -> bool:
+            return [n["metadata"]["name"] for n in (await api.list(NETWORK))["items"]] == names
+        await wait_for(lambda: only([]), "app a's network to go")
 
 
 async def test_a_network_object_with_a_subnet_is_checked_too(controller: RunningController

@@ -53,13 +53,18 @@ async def test_create_ls_inspect_rm(controller: RunningController) -> None:
     assert (res.code, res.out.strip()) == (0, "network/shared created"), res.err
     assert (await skiff("network", "create", "plain", *auth)).code == 0
 
-    res = await skiff("network", "ls", *auth)
-    assert res.code == 0, res.err
-    lines = res.out.splitlines()
-    assert lines[0].split() == ["NAME", "APP", "SUBNET", "VNI", "NODES", "READY"]
-    rows = {line.split()[0]: line.split() for line in lines[1:]}
-    assert rows["shared"] == ["shared", "-", "10.70.0.0/24", "-", "0", "no"]
-    assert rows["plain"] == ["plain", "-", "-", "-", "0", "no"]
+    async def allocated() -> dict[str, list[str]] | None:
+        # The controller gives each a subnet and a VNI; no node has joined.
+        res = await skiff("network", "ls", *auth)
+        assert res.code == 0, res.err
+        lines = res.out.splitlines()
+        assert lines[0].split() == ["NAME", "APP", "SUBNET", "VNI", "NODES", "READY"]
+        rows = {line.split()[0]: line.split() for line in lines[1:]}
+        return rows if all(r[3].isdigit() for r in rows.values()) else None
+    rows = await wait_for(allocated, "both networks to get a VNI")
+    assert rows["shared"][:3] == ["shared", "-", "10.70.0.0/24"]
+    assert rows["shared"][4] == "0"
+    assert rows["plain"][2].startswith("10.") and rows["plain"][2] != "10.70.0.0/24"
     res = await skiff("network", "ls", "-o", "wide", *auth)
     assert res.out.splitlines()[0].split()[6:9] == ["INTERNAL", "ATTACHABLE", "AGE"]
     res = await skiff("network", "ls", "-o", "name", *auth)
@@ -75,7 +80,7 @@ async def test_create_ls_inspect_rm(controller: RunningController) -> None:
     res = await skiff("network", "inspect", "-o", "yaml", "shared", "plain", *auth)
     assert [n["metadata"]["name"] for n in yaml.safe_load(res.out)] == ["shared", "plain"]
     res = await skiff("describe", "network", "shared", *auth)
-    assert res.code == 0 and "10.70.0.0/24 (requested, not allocated yet)" in res.out, res
+    assert res.code == 0 and "Subnet:" in res.out and "10.70.0.0/24" in res.out, res
 
     res = await skiff("network", "rm", "shared", "nope", "plain", *auth)
     assert res.code == 1
