@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from controller.api.errors import ApiError
+from controller.store.keys import IPAM_NETWORKS_KEY
 from controller.store.objects import ObjectStore
 from skiff.manifest.networks import requested_subnet
 from skiff.models.appspec import AppSpec, ServiceSpec
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 # The address registry the network reconciler keeps: {network: {"subnet", "vni"}}.
 # Read-only here; see docs/networking.md, Addresses.
-IPAM_REGISTRY_KEY = "/skiff/ipam/networks"
+IPAM_REGISTRY_KEY = IPAM_NETWORKS_KEY
 
 Subnet = ipaddress.IPv4Network | ipaddress.IPv6Network
 
