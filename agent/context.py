@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.images.store import ImageStore
+from agent.netsync import ClusterNetworks
 from agent.network.node import NodeNetwork
 from agent.runtime.container import Runtime
+from agent.settings import AgentSettings
 from skiff.models.objects import Task, TaskStatus
 
 Reporter = Callable[[Task, TaskStatus], Awaitable[None]]
@@ -24,6 +26,19 @@ class NodeContext:
     volumes_dir: Path
     cgroup_parent: str
     report: Reporter
+    # The cluster networks' follower; None for an agent that runs without them (tests of
+    # the single-bridge path), whose containers all go on the node's own bridge.
+    cluster: ClusterNetworks | None = None
+    vtep: str = ""  # this node's address: where other nodes send its overlay traffic
 
     def container_dir(self, cid: str) -> Path:
         return self.containers_dir / cid
+
+
+def node_network(settings: AgentSettings, node_netns: Path | None = None) -> NodeNetwork:
+    """The node's network as this agent's settings lay it out (also for teardown)."""
+    state = settings.state_dir
+    return NodeNetwork(state / "network", subnet=settings.subnet, bridge=settings.bridge,
+                       nft_table=settings.nft_table, netns_prefix=settings.netns_prefix,
+                       node_netns=node_netns, ifprefix=settings.ifprefix,
+                       vxlan_port=settings.vxlan_port)

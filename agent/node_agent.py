@@ -18,11 +18,14 @@ from pathlib import Path
 from aiohttp import web
 
 from agent import launch, rootfs
-from agent.context import NodeContext
+from agent.context import NodeContext, node_network
 from agent.credentials import JoinError, node_token
+from agent.dns.server import DnsServer
+from agent.dns.upstream import read_node_upstreams
 from agent.http import build_app
 from agent.images.store import ImageStore
-from agent.network.node import NodeNetwork
+from agent.netsync import ClusterNetworks
+from agent.network.mesh import RoutingMesh
 from agent.runtime.container import Runtime
 from agent.settings import AgentSettings
 from agent.taskrunner import TaskRunner
@@ -66,12 +69,15 @@ class NodeAgent:
         state = settings.state_dir
         self.runtime = Runtime(state / "runc", state / "runtime", settings.oci_runtime)
         self.images = ImageStore(settings.images)
-        self.network = NodeNetwork(state / "network", subnet=settings.subnet,
-                                   bridge=settings.bridge, nft_table=settings.nft_table,
-                                   netns_prefix=settings.netns_prefix)
+        self.network = node_network(settings)
+        self.dns = DnsServer(port=settings.dns_port)
+        self.mesh = RoutingMesh(settings.mesh_table)
+        self.cluster = ClusterNetworks(lambda: self.api, settings.name, self.network, self.dns,
+                                       self.mesh, resync_seconds=settings.resync_seconds)
         self.ctx = NodeContext(settings.name, self.runtime, self.images, self.network,
                                state / "containers", state / "volumes",
-                               settings.cgroup_parent, self._report)
+                               settings.cgroup_parent, self._report, self.cluster,
+                               settings.address)
         self.tasks: dict[TaskKey, Task] = {}
         self.runners: dict[TaskKey, TaskRunner] = {}
         self._runner_tasks: set[asyncio.Task[None]] = set()
@@ -246,6 +252,7 @@ class NodeAgent:
         await self._check_runtime()
         await self._credentials(stop)
         await self.network.ensure()
+        self.dns.set_upstreams(await asyncio.to_thread(read_node_upstreams))
         await self._until_registered(stop)
         runner = web.AppRunner(build_app(lambda: self._secret, self._locate, self.runtime),
                                access_log=None)
@@ -256,7 +263,8 @@ class NodeAgent:
         log.info("agent %s serving on %s:%d", self.settings.name, self.settings.address,
                  self.settings.port)
         loops = [asyncio.create_task(c) for c in (
-            self._heartbeat(), self._follow(), self._resync(), self._sync_loop())]
+            self._heartbeat(), self._follow(), self._resync(), self._sync_loop(),
+            self.cluster.run())]
         try:
             await stop.wait()
         finally:
@@ -266,6 +274,7 @@ class NodeAgent:
             for t in list(self._runner_tasks):
                 t.cancel()
             await asyncio.gather(*loops, *self._runner_tasks, return_exceptions=True)
+            await self.dns.close()
             await runner.cleanup()
             await self.api.close()
 

@@ -20,6 +20,12 @@ class AgentSettings:
     bridge: str = "skiff0"
     nft_table: str = "skiff"
     netns_prefix: str = "skiff-"
+    # Cluster networks: their bridges and VXLAN devices are named <ifprefix>b<vni>,
+    # <ifprefix>x<vni>; the routing mesh has its own nft table; the DNS server listens on
+    # each network's gateway address.
+    ifprefix: str = "sk"
+    vxlan_port: int = 4789
+    dns_port: int = 53
     cgroup_parent: str = "skiff"
     images_dir: Path | None = None  # default: <state_dir>/images
     # The OCI runtime binary: runc by default; crun works where cgroups are not hybrid
@@ -27,6 +33,10 @@ class AgentSettings:
     oci_runtime: str = "runc"
     heartbeat_seconds: float = 5.0
     resync_seconds: float = 30.0
+
+    @property
+    def mesh_table(self) -> str:
+        return f"{self.nft_table}-mesh"
 
     @property
     def images(self) -> Path:

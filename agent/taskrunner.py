@@ -21,7 +21,9 @@ from agent import launch, rootfs
 from agent.context import NodeContext
 from agent.images.errors import ImageError
 from agent.images.unpack import lower_dirs
+from agent.netsync import local_address
 from agent.network import NetworkError, host_resolv_conf, hosts_file, resolv_conf
+from agent.network.files import cluster_resolv_conf
 from agent.restart import RESET_AFTER, decide
 from agent.runtime.container import ContainerStartError, ContainerState
 from agent.runtime.request import RequestError
@@ -31,6 +33,9 @@ log = logging.getLogger(__name__)
 EXIT_POLL = 0.25
 STATUS_POLL = 5.0
 LOG_LINES_ON_FAILURE = 5
+# How long a starting task waits for its networks to be set up on this node before it
+# fails (and is retried by its restart policy) saying which network is missing and why.
+NETWORK_WAIT = 30.0
 
 
 class PrepareError(RuntimeError):
@@ -137,9 +142,9 @@ class TaskRunner:
             await self._report(state="starting", message="")
             await asyncio.to_thread(self.dir.mkdir, parents=True, exist_ok=True)
             root = await rootfs.mount(self.dir, await lower_dirs(self.ctx.images, image))
-            endpoint = await self.ctx.network.attach(self.cid)
             hostname = launch.hostname_of(self.task)
-            await asyncio.to_thread(self._write_etc, hostname, str(endpoint.ip.ip))
+            ip, addresses, nameserver = await self._attach(hostname)
+            await asyncio.to_thread(self._write_etc, hostname, ip, nameserver)
             await asyncio.to_thread((self.dir / "exit.json").unlink, missing_ok=True)
             for mount in launch.mounts(spec, self.ctx.volumes_dir, self.cid,
                                        self.task.metadata.app or ""):
@@ -147,7 +152,8 @@ class TaskRunner:
                     await asyncio.to_thread(Path(mount.source).mkdir, parents=True,
                                             exist_ok=True)
             request = launch.request(self.task, image.config, launch.Paths(
-                bundle_dir=self.dir / "bundle", rootfs=root, netns_path=str(endpoint.netns_path),
+                bundle_dir=self.dir / "bundle", rootfs=root,
+                netns_path=str(self.ctx.network.netns_path(self.cid)),
                 hosts_file=self.dir / "hosts", resolv_file=self.dir / "resolv.conf",
                 volumes_dir=self.ctx.volumes_dir), self.ctx.cgroup_parent)
             pid = await self.ctx.runtime.create_and_start(request, self.log_path,
@@ -158,13 +164,36 @@ class TaskRunner:
                                finished_at=now())
             return False
         await self._report(state="running", message="", container_id=self.cid,
-                           ip=str(endpoint.ip.ip), pid=pid or None, started_at=now(),
+                           ip=ip, networks=addresses, pid=pid or None, started_at=now(),
                            finished_at=None, exit_code=None, oom_killed=False)
         return True
 
-    def _write_etc(self, hostname: str, ip: str) -> None:
+    async def _attach(self, hostname: str) -> tuple[str, dict[str, str], str | None]:
+        """Put the container on its networks: its first address, network -> address, and
+        the name server its resolv.conf names (the node's DNS on the first network)."""
+        names = sorted(self.task.spec.container.networks)
+        cluster = self.ctx.cluster
+        if not names or cluster is None:
+            # No cluster networks (an agent run without them): the node's own bridge.
+            endpoint = await self.ctx.network.attach(self.cid)
+            return str(endpoint.ip.ip), {}, None
+        configs = []
+        for name in names:
+            if name not in cluster.configs:
+                await self._report(message=f"waiting for network {name} on this node")
+            configs.append(await cluster.config(name, NETWORK_WAIT))
+        endpoints = await self.ctx.network.attach_networks(self.cid, configs)
+        addresses = {ep.network: str(ep.ip.ip) for ep in endpoints}
+        cluster.add_local(self.cid, local_address(
+            self.ctx.node, self.ctx.vtep, self.task.metadata.name, hostname, addresses))
+        return str(endpoints[0].ip.ip), addresses, str(endpoints[0].gateway)
+
+    def _write_etc(self, hostname: str, ip: str, nameserver: str | None) -> None:
         (self.dir / "hosts").write_text(hosts_file(hostname, ip))
-        (self.dir / "resolv.conf").write_text(resolv_conf(host_resolv_conf()))
+        host = host_resolv_conf()
+        text = resolv_conf(host) if nameserver is None else cluster_resolv_conf(
+            nameserver, host)
+        (self.dir / "resolv.conf").write_text(text)
 
     async def _wait_exit(self) -> tuple[int | None, bool]:
         """Until the container exits (its shim writes the exit record) or a stop is asked."""
@@ -220,6 +249,8 @@ class TaskRunner:
         await self.ctx.runtime.remove(self.cid)
         await rootfs.unmount(self.dir)
         await self.ctx.network.detach(self.cid)
+        if self.ctx.cluster is not None:
+            self.ctx.cluster.remove_local(self.cid)
         await asyncio.to_thread(self._remove_dir)
         if self.status.state not in ("shutdown",) and not self._purge:
             code = final.exit_code if final.exit_code is not None else self.status.exit_code

@@ -12,6 +12,8 @@ import shutil
 from pathlib import Path
 
 from agent import rootfs
+from agent.context import node_network
+from agent.network.mesh import RoutingMesh
 from agent.network.node import NodeNetwork
 from agent.runtime import cgroups
 from agent.runtime.container import Runtime
@@ -23,10 +25,7 @@ def node_parts(settings: AgentSettings, node_netns: Path | None = None
     """``node_netns``: the node's network namespace when it is not the caller's own (a lab
     node, torn down from the root namespace)."""
     state = settings.state_dir
-    return (Runtime(state / "runc", state / "runtime"),
-            NodeNetwork(state / "network", subnet=settings.subnet, bridge=settings.bridge,
-                        nft_table=settings.nft_table, netns_prefix=settings.netns_prefix,
-                        node_netns=node_netns))
+    return Runtime(state / "runc", state / "runtime"), node_network(settings, node_netns)
 
 
 async def teardown(settings: AgentSettings, grace_seconds: float = 5.0,
@@ -46,6 +45,7 @@ async def teardown(settings: AgentSettings, grace_seconds: float = 5.0,
 
     await asyncio.gather(*(one(cid) for cid in sorted(ids)))
     await network.teardown()
+    await RoutingMesh(settings.mesh_table, node_netns).remove()
     with contextlib.suppress(OSError):
         await asyncio.to_thread(cgroups.remove, "/" + settings.cgroup_parent)
     await asyncio.to_thread(_remove_empty_parents, settings.cgroup_parent)

@@ -56,4 +56,6 @@ def agent_settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
                          state_dir=args.state_dir, address=args.address, port=args.port,
                          labels=labels, subnet=args.subnet, bridge=args.bridge,
                          nft_table=args.bridge, netns_prefix=f"{args.bridge}-",
-                         cgroup_parent=f"skiff/{name}", oci_runtime=args.runtime)
+                         cgroup_parent=f"skiff/{name}", oci_runtime=args.runtime,
+                         ifprefix=args.ifprefix, vxlan_port=args.vxlan_port,
+                         dns_port=args.dns_port)

@@ -122,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", action="append", default=[], metavar="K=V")
     p.add_argument("--subnet", default="10.88.0.0/24", help="this node's container range")
     p.add_argument("--bridge", default="skiff0", help="this node's bridge (and nft table)")
+    p.add_argument("--ifprefix", default="sk", help="prefix of the cluster networks' "
+                   "bridges, VXLAN devices and veths on this node (1-6 letters/digits)")
+    p.add_argument("--vxlan-port", type=int, default=4789, help="UDP port of the overlay")
+    p.add_argument("--dns-port", type=int, default=53,
+                   help="port of the node's DNS server on each network's gateway")
     p.add_argument("--runtime", default="runc", help="OCI runtime binary (runc, crun)")
 
     p = sub.add_parser("node", help="the cluster's nodes")

@@ -63,9 +63,6 @@ class Lab:
     def node_address(self, i: int) -> str:
         return str(self.subnet.network_address + 1 + i)
 
-    def container_range(self, i: int) -> IPv4Network:
-        return IPv4Network(f"10.88.{i}.0/24")
-
     def skiff(self, *args: str, timeout: float = 120,
               check: bool = True) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "SKIFF_CONFIG": str(self.config)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 from collections import Counter
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 import pytest
@@ -42,12 +42,19 @@ def _on(lab: Lab, tasks: list[dict[str, Any]], i: int) -> list[dict[str, Any]]:
     return [t for t in tasks if t["spec"]["nodeName"] == lab.node(i)]
 
 
+def _slice(lab: Lab, i: int) -> IPv4Network:
+    """Node i's part of the app's default network: where its containers get addresses."""
+    network = lab.api_get("/api/v1/networks/spread_default")
+    return IPv4Network(network["status"]["nodes"][lab.node(i)]["subnet"])
+
+
 def test_replicas_spread_two_per_node(lab: Lab, spread: list[dict[str, Any]]) -> None:
     per_node = Counter(t["spec"]["nodeName"] for t in spread)
     assert per_node == {lab.node(i): 2 for i in (1, 2, 3)}, per_node
     for i in (1, 2, 3):
         for task in _on(lab, spread, i):
-            assert IPv4Address(task["status"]["ip"]) in lab.container_range(i), task["status"]
+            assert IPv4Address(task["status"]["ip"]) in _slice(lab, i), task["status"]
+            assert task["status"]["networks"] == {"spread_default": task["status"]["ip"]}
 
 
 def test_exec_on_node3_and_outbound_through_node1(lab: Lab,
@@ -56,7 +63,7 @@ def test_exec_on_node3_and_outbound_through_node1(lab: Lab,
     out = lab.skiff("exec", f"spread/{task['metadata']['name']}", "--", "ip", "-4", "-o",
                     "addr", "show", "eth0").stdout
     address = IPv4Address(out.split("inet ")[1].split("/")[0])
-    assert address in lab.container_range(3)
+    assert address in _slice(lab, 3)
     assert str(address) == task["status"]["ip"]
 
     task = _on(lab, spread, 1)[0]

@@ -48,7 +48,8 @@ class RunningNode:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "skiff.cli.main", "agent", "--server", s.server,
                  "--token", s.token, "--name", s.name, "--state-dir", str(s.state_dir),
-                 "--port", str(s.port), "--subnet", s.subnet, "--bridge", s.bridge],
+                 "--port", str(s.port), "--subnet", s.subnet, "--bridge", s.bridge,
+                 "--ifprefix", s.ifprefix],
                 stdout=log, stderr=log, start_new_session=True)
 
     def kill_agent(self) -> None:
@@ -85,13 +86,15 @@ class RunningNode:
 def _leftovers(settings: AgentSettings) -> list[str]:
     found = []
     links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
-    found += [line.split()[0] for line in links.splitlines()
-              if line.split() and line.split()[0].split("@")[0] == settings.bridge]
+    names = [line.split()[0].split("@")[0] for line in links.splitlines() if line.split()]
+    # The node's bridge, and its cluster networks' bridges, VXLAN devices and veths.
+    found += [n for n in names if n == settings.bridge or n.startswith(settings.ifprefix)]
     netns = Path("/run/netns")
     if netns.exists():
         found += [p.name for p in netns.iterdir() if p.name.startswith(settings.netns_prefix)]
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
-    found += [t for t in tables.splitlines() if t.endswith(f" {settings.nft_table}")]
+    found += [t for t in tables.splitlines()
+              if t.endswith((f" {settings.nft_table}", f" {settings.mesh_table}"))]
     found += [str(d) for d in cgroups.existing_dirs("/" + settings.cgroup_parent)]
     return found
 
@@ -114,6 +117,7 @@ async def node(controller: RunningController) -> AsyncIterator[RunningNode]:
         port=free_port("127.0.0.1"), subnet=f"10.{random.randint(100, 250)}."
                                             f"{random.randint(0, 255)}.0/24",
         bridge=f"skt{tag}", nft_table=f"skt{tag}", netns_prefix=f"skt{tag}-",
+        ifprefix=f"t{tag[:5]}",
         cgroup_parent=f"skiff/{name}")  # what `skiff agent` uses
     running = RunningNode(controller, settings, base / "agent.log")
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from skiff.client.api import ApiClient
-from skiff.models.kinds import APP, TASK
+from skiff.models.kinds import APP, NETWORK, TASK
 from tests.integration.agent.conftest import RunningNode
 from tests.integration.conftest import wait_for
 
@@ -68,7 +68,12 @@ async def test_replicas_run_isolated_and_limited(node: RunningNode) -> None:
 
         ips = [ipaddress.ip_address(t["status"]["ip"]) for t in tasks]
         assert len(set(ips)) == 3
-        assert all(ip in ipaddress.ip_network(node.settings.subnet) for ip in ips)
+        # From this node's slice of the app's default network.
+        network = await api.get(NETWORK, "hello_default")
+        mine = ipaddress.ip_network(network["status"]["nodes"][node.settings.name]["subnet"])
+        assert all(ip in mine for ip in ips)
+        assert all(t["status"]["networks"] == {"hello_default": t["status"]["ip"]}
+                   for t in tasks)
         assert all(t["spec"]["nodeName"] == node.settings.name for t in tasks)
         assert len({t["status"]["containerId"] for t in tasks}) == 3
 
@@ -153,10 +158,12 @@ async def test_removed_tasks_leave_nothing_behind(node: RunningNode) -> None:
 
 
 def _host_view(node: RunningNode) -> tuple[list[str], list[str], list[str]]:
-    """Veths on the node's bridge, mounts under its state, processes (shims) using it."""
-    out = subprocess.run(["ip", "-br", "link", "show", "master", node.settings.bridge],
+    """Veths of the node's containers (on its bridge or its networks' bridges), mounts
+    under its state, processes (shims) using it."""
+    out = subprocess.run(["ip", "-br", "link", "show", "type", "veth"],
                          capture_output=True, text=True, check=True).stdout
-    veths = [line.split()[0] for line in out.splitlines() if line.strip()]
+    veths = [line.split()[0].split("@")[0] for line in out.splitlines() if line.strip()]
+    veths = [v for v in veths if v.startswith(f"{node.settings.ifprefix}v")]
     state = str(node.settings.state_dir)
     with open("/proc/self/mountinfo") as f:
         mounts = [line.split()[4] for line in f if line.split()[4].startswith(state)]
