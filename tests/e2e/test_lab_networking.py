@@ -3,6 +3,7 @@ isolate, and a published port answers on every node, balanced over all replicas.
 
 from __future__ import annotations
 
+import subprocess
 import urllib.request
 from collections import Counter
 from typing import Any
@@ -145,5 +146,66 @@ def test_published_port_answers_on_one_node_from_all_replicas(lab: Lab) -> None:
         assert None not in answers, answers
         # Every replica answered, including the two on other nodes than node 1.
         assert len(answers) == 3, answers
+        vni = lab.api_get("/api/v1/networks/mesh_default")["status"]["vni"]
+        assert any(f"{vni:06x}" in name for name in _links(lab, 2))
     finally:
         lab.skiff("delete", "app", "mesh", check=False)
+    # Deleting the app removes its network everywhere: devices on every node, the
+    # published port, the address claim.
+    wait_for(lambda: not any(f"{vni:06x}" in name for i in (1, 2, 3) for name in _links(lab, i)),
+             "mesh_default's bridges and VXLAN devices gone from every node", timeout=60)
+    assert fetch() is None
+    claims = lab.skiff("network", "ls", "-o", "name").stdout.split()
+    assert "mesh_default" not in claims and "network/mesh_default" not in claims, claims
+
+
+def _links(lab: Lab, i: int) -> list[str]:
+    out = subprocess.run(["ip", "-n", lab.node(i), "-br", "link"], capture_output=True,
+                         text=True, check=True).stdout
+    return [line.split()[0].split("@")[0] for line in out.splitlines() if line.strip()]
+
+
+def _flux(replicas: int) -> str:
+    return f"""\
+name: flux
+services:
+  svc:
+    image: busybox
+    command: ["sleep", "3600"]
+    stop_signal: SIGKILL
+    deploy:
+      replicas: {replicas}
+  client:
+    image: busybox
+    command: ["sleep", "3600"]
+    stop_signal: SIGKILL
+"""
+
+
+def test_dns_follows_replicas_as_they_come_and_go(lab: Lab) -> None:
+    lab.apply(_flux(1))
+    try:
+        tasks = wait_for(lambda: _running(lab, "flux", 2), "svc and client running", 120)
+        client = _task(tasks, "client")
+
+        def svc_addresses() -> set[str]:
+            out = _exec(lab, "flux", client, "nslookup", "svc").stdout
+            # busybox prints the server first, then "Name:" and "Address:" per answer.
+            answers = out.split("Name:", 1)[1] if "Name:" in out else ""
+            return {line.split()[-1] for line in answers.splitlines()
+                    if line.startswith("Address")}
+
+        wait_for(lambda: len(svc_addresses()) == 1, "svc resolving to its replica", 30)
+        lab.apply(_flux(3))
+        running = wait_for(lambda: _running(lab, "flux", 4), "3 svc replicas running", 120)
+        want = {t["status"]["ip"] for t in running if t["spec"]["service"] == "svc"}
+        # Replicas that started later are found once they run, wherever they run.
+        wait_for(lambda: svc_addresses() == want, f"svc resolving to {want}", 15)
+
+        lab.apply(_flux(1))
+        kept = wait_for(lambda: _running(lab, "flux", 2), "svc scaled back to 1", 120)
+        left = {t["status"]["ip"] for t in kept if t["spec"]["service"] == "svc"}
+        # Stopped replicas disappear from the answers (allowing for a loaded machine).
+        wait_for(lambda: svc_addresses() == left, f"svc resolving to {left} only", 10)
+    finally:
+        lab.skiff("delete", "app", "flux", check=False)
