@@ -93,6 +93,9 @@ async def test_containers_on_two_nodes_reach_each_other_over_vxlan(overlay_lab: 
     fdb = (await sh(*in_ns(a.path, "bridge", "fdb", "show", "dev", vx))).stdout
     assert f"{eb.mac} dst {b.vtep} self permanent" in fdb
     assert ea.mac not in fdb  # the local peer was ignored
+    # No all-zeros (default destination) entry: broadcasts and unknown unicast never leave
+    # the node, so nothing floods across the cluster.
+    assert "00:00:00:00:00:00" not in fdb
     neigh = (await sh(*in_ns(a.path, "ip", "neigh", "show", "dev", vx))).stdout
     assert f"{eb.ip.ip} lladdr {eb.mac} PERMANENT" in neigh
     # Programming the same set again changes nothing.
