@@ -25,12 +25,11 @@ import dns.exception
 import dns.message
 import dns.rcode
 
+from agent.network.files import HOST_RESOLV, RESOLVED_UPSTREAM, read_resolv_files
 from agent.network.netns import run_in_netns
 
 log = logging.getLogger(__name__)
 
-HOST_RESOLV = Path("/etc/resolv.conf")
-RESOLVED_UPSTREAM = Path("/run/systemd/resolve/resolv.conf")
 
 # An upstream that does not answer within this is skipped for the next one; a stub
 # resolver gives up after 5 s (glibc), so two tries still fit.
@@ -76,15 +75,7 @@ def node_upstreams(host_text: str, resolved_text: str | None = None) -> list[str
 def read_node_upstreams(host: Path = HOST_RESOLV,
                         resolved: Path = RESOLVED_UPSTREAM) -> list[str]:
     """node_upstreams() of this machine's files (blocking I/O: use a thread)."""
-    try:
-        host_text = host.read_text()
-    except FileNotFoundError:
-        host_text = ""
-    try:
-        resolved_text: str | None = resolved.read_text()
-    except FileNotFoundError:
-        resolved_text = None
-    return node_upstreams(host_text, resolved_text)
+    return node_upstreams(*read_resolv_files(host, resolved))
 
 
 class Upstream:

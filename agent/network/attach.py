@@ -37,6 +37,7 @@ from agent.network.errors import NetworkError
 from agent.network.naming import ifname_of, mac_of, veth_name
 from agent.network.netns import create_netns, is_netns, remove_netns, run_in_netns
 from agent.network.overlay import Overlays
+from agent.network.records import load_record, save_record
 
 log = logging.getLogger(__name__)
 
@@ -150,20 +151,10 @@ class Attachments:
         return self.dir / f"{container_id}.json"
 
     def load(self, container_id: str) -> Attachment | None:
-        try:
-            return Attachment.from_json(self._record(container_id).read_text())
-        except FileNotFoundError:
-            return None
-        except (ValueError, KeyError) as exc:
-            log.warning("ignoring unreadable attachment record of %s: %s", container_id, exc)
-            return None
+        return load_record(self._record(container_id), Attachment.from_json, "attachment")
 
     def _save(self, att: Attachment) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        final = self._record(att.container_id)
-        tmp = final.with_suffix(".tmp")
-        tmp.write_text(att.to_json())
-        os.replace(tmp, final)
+        save_record(self._record(att.container_id), att.to_json())
 
     # ---- attach and detach ------------------------------------------------------------
 

@@ -85,15 +85,16 @@ def ensure_bridge(name: str, gateway: IPv4Interface) -> int:
         return idx
 
 
-def remove_bridge(name: str) -> None:
-    """Delete the bridge; a missing one is fine. Ports (veths) stay, detached."""
+def remove_link(name: str) -> None:
+    """Delete a link (a bridge's ports stay, detached; a veth takes its peer along); a
+    missing one is fine."""
     check_ifname(name)
     with IPRoute() as ipr:
         try:
             ipr.link("del", ifname=name)
         except NetlinkError as exc:
             if exc.code != errno.ENODEV:
-                raise NetworkError(f"delete bridge {name}: {exc}") from exc
+                raise NetworkError(f"delete {name}: {exc}") from exc
 
 
 def enable_ip_forward(path: Path = IP_FORWARD) -> None:

@@ -103,17 +103,6 @@ def ensure_vxlan(name: str, vni: int, local: IPv4Address, bridge: str,
         return idx
 
 
-def remove_link(name: str) -> None:
-    """Delete a link; a missing one is fine."""
-    check_ifname(name)
-    with IPRoute() as ipr:
-        try:
-            ipr.link("del", ifname=name)
-        except NetlinkError as exc:
-            if exc.code != errno.ENODEV:
-                raise NetworkError(f"delete {name}: {exc}") from exc
-
-
 def link_exists(name: str) -> bool:
     with IPRoute() as ipr:
         return link_index(ipr, name) is not None

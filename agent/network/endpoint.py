@@ -27,10 +27,11 @@ from pathlib import Path
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from agent.network.bridge import link_index
+from agent.network.bridge import link_index, remove_link
 from agent.network.errors import NetworkError
 from agent.network.ipam import Ipam
 from agent.network.netns import create_netns, is_netns, remove_netns, run_in_netns
+from agent.network.records import load_record, save_record
 
 log = logging.getLogger(__name__)
 
@@ -100,15 +101,6 @@ def _configure_inside(ip: IPv4Interface, gateway: IPv4Address) -> str:
         return str(ipr.get_links(eth)[0].get_attr("IFLA_ADDRESS"))
 
 
-def _delete_link(name: str) -> None:
-    with IPRoute() as ipr:
-        try:
-            ipr.link("del", ifname=name)
-        except NetlinkError as exc:
-            if exc.code != errno.ENODEV:
-                raise
-
-
 class Endpoints:
     """Endpoints of one node network: bridge `bridge`, addresses from `ipam`."""
 
@@ -127,20 +119,10 @@ class Endpoints:
         return self.dir / f"{container_id}.json"
 
     def _load(self, container_id: str) -> Endpoint | None:
-        try:
-            return Endpoint.from_json(self._record(container_id).read_text())
-        except FileNotFoundError:
-            return None
-        except (ValueError, KeyError) as exc:
-            log.warning("ignoring unreadable endpoint record of %s: %s", container_id, exc)
-            return None
+        return load_record(self._record(container_id), Endpoint.from_json, "endpoint")
 
     def _save(self, ep: Endpoint) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        final = self._record(ep.container_id)
-        tmp = final.with_suffix(".tmp")
-        tmp.write_text(ep.to_json())
-        os.replace(tmp, final)  # readers see the old record or the new one, never half
+        save_record(self._record(ep.container_id), ep.to_json())
 
     def _intact(self, ep: Endpoint) -> bool:
         with IPRoute() as ipr:
@@ -150,7 +132,7 @@ class Endpoints:
 
     def _remove_links_and_netns(self, container_id: str) -> None:
         # Deleting our end deletes the pair, even while a container still holds its netns.
-        _delete_link(host_veth_name(self.prefix, container_id))
+        remove_link(host_veth_name(self.prefix, container_id))
         remove_netns(self.netns_path(container_id))
 
     def attach(self, container_id: str) -> Endpoint:

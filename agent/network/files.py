@@ -95,8 +95,10 @@ def resolv_conf(host_text: str, upstream_text: str | None = None) -> str:
     return "".join(out)
 
 
-def host_resolv_conf(host: Path = HOST_RESOLV, upstream: Path = RESOLVED_UPSTREAM) -> str:
-    """resolv_conf() fed from this machine's files (blocking I/O)."""
+def read_resolv_files(host: Path = HOST_RESOLV, upstream: Path = RESOLVED_UPSTREAM
+                      ) -> tuple[str, str | None]:
+    """This machine's resolv.conf text ("" if none) and systemd-resolved's upstream list
+    (None if none). Blocking I/O."""
     try:
         host_text = host.read_text()
     except FileNotFoundError:
@@ -105,7 +107,12 @@ def host_resolv_conf(host: Path = HOST_RESOLV, upstream: Path = RESOLVED_UPSTREA
         upstream_text: str | None = upstream.read_text()
     except FileNotFoundError:
         upstream_text = None
-    return resolv_conf(host_text, upstream_text)
+    return host_text, upstream_text
+
+
+def host_resolv_conf(host: Path = HOST_RESOLV, upstream: Path = RESOLVED_UPSTREAM) -> str:
+    """resolv_conf() fed from this machine's files (blocking I/O)."""
+    return resolv_conf(*read_resolv_files(host, upstream))
 
 
 def cluster_resolv_conf(nameserver: str, host_text: str) -> str:

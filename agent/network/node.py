@@ -159,7 +159,7 @@ class NodeNetwork:
             self._atts.detach(cid)
         self._overlays.teardown()
         br.remove_nat(self.nft_table)
-        br.remove_bridge(self.bridge)
+        br.remove_link(self.bridge)
         self.ipam.reset()
 
     async def teardown(self) -> None:

@@ -18,12 +18,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from agent.network import devices, firewall, peers
-from agent.network.bridge import enable_ip_forward
+from agent.network.bridge import enable_ip_forward, remove_link
 from agent.network.config import NetworkConfig, Peer
 from agent.network.errors import NetworkError
 from agent.network.firewall import Lan
 from agent.network.ipam import Ipam
 from agent.network.naming import bridge_name, check_network_name, check_prefix, vxlan_name
+from agent.network.records import load_record, save_record
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +47,7 @@ class Overlays:
         return self.dir / check_network_name(name)
 
     def get(self, name: str) -> NetworkConfig | None:
-        try:
-            return NetworkConfig.from_json((self._net_dir(name) / CONFIG).read_text())
-        except FileNotFoundError:
-            return None
-        except (ValueError, KeyError, NetworkError) as exc:
-            log.warning("ignoring unreadable network record %s: %s", name, exc)
-            return None
+        return load_record(self._net_dir(name) / CONFIG, NetworkConfig.from_json, "network")
 
     def configs(self) -> list[NetworkConfig]:
         try:
@@ -69,11 +64,7 @@ class Overlays:
             return []
 
     def _save(self, cfg: NetworkConfig) -> None:
-        d = self._net_dir(cfg.name)
-        d.mkdir(parents=True, exist_ok=True)
-        tmp = d / (CONFIG + ".tmp")
-        tmp.write_text(cfg.to_json())
-        os.replace(tmp, d / CONFIG)
+        save_record(self._net_dir(cfg.name) / CONFIG, cfg.to_json())
 
     def ipam(self, cfg: NetworkConfig) -> Ipam:
         return Ipam(self._net_dir(cfg.name) / "ipam", cfg.slice, cfg.subnet.prefixlen)
@@ -125,8 +116,8 @@ class Overlays:
         self.apply_firewall()
 
     def _remove_devices(self, cfg: NetworkConfig) -> None:
-        devices.remove_link(self.vxlan(cfg))
-        devices.remove_link(self.bridge(cfg))
+        remove_link(self.vxlan(cfg))
+        remove_link(self.bridge(cfg))
 
     def holders(self, name: str) -> list[str]:
         """Containers holding an address on the network."""
