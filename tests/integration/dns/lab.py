@@ -15,7 +15,6 @@ Synchronous on purpose: it only runs `ip` and is called from fixtures.
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 from collections.abc import Callable
@@ -27,10 +26,10 @@ import dns.message
 import dns.query
 
 from agent.network.netns import create_netns, remove_netns, run_in_netns
+from tests.integration.nstools import NETNS_DIR, netns_names, sh
 
 T = TypeVar("T")
 
-NETNS_DIR = Path("/run/netns")
 BUSYBOX = "/bin/busybox"
 FRONT_GW = "10.1.0.1"
 BACK_GW = "10.2.0.1"
@@ -41,20 +40,6 @@ PROBE_IP = "10.1.0.41"
 STRANGER_IP = "10.1.0.99"  # a second address of probe's eth0 that no Endpoints lists
 WEB1_FRONT, WEB1_BACK = "10.1.0.11", "10.2.0.11"
 DB1_IP = "10.2.0.21"
-
-
-def sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} -> {proc.returncode}: {proc.stderr.strip()}")
-    return proc
-
-
-def netns_names(prefix: str) -> list[str]:
-    try:
-        return sorted(n for n in os.listdir(NETNS_DIR) if n.startswith(prefix))
-    except FileNotFoundError:
-        return []
 
 
 @dataclass

@@ -15,7 +15,6 @@ Synchronous on purpose: the bench is synchronous, and tests call it from fixture
 
 from __future__ import annotations
 
-import os
 import secrets
 import select
 import socket
@@ -28,30 +27,16 @@ from pathlib import Path
 from typing import TypeVar
 
 from agent.network.netns import run_in_netns
+from tests.integration.nstools import NETNS_DIR, netns_names, sh
 
 T = TypeVar("T")
 
-NETNS_DIR = Path("/run/netns")
 SERVER = Path(__file__).with_name("server.py")
 NODE_IP = "192.168.55.1"
 NODE_IP2 = "192.168.55.3"  # a second address of the node, for host_ip tests
 CLIENT_IP = "192.168.55.2"
 GATEWAY = "10.55.0.1"
 BACKEND_PORT = 80
-
-
-def sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} -> {proc.returncode}: {proc.stderr.strip()}")
-    return proc
-
-
-def netns_names(prefix: str) -> list[str]:
-    try:
-        return sorted(n for n in os.listdir(NETNS_DIR) if n.startswith(prefix))
-    except FileNotFoundError:
-        return []
 
 
 @dataclass

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from agent.network import NodeNetwork
+from tests.integration.nstools import NETNS_DIR, netns_names
 
-NETNS_DIR = Path("/run/netns")
 BUSYBOX = "/bin/busybox"
 
 
@@ -73,13 +73,6 @@ async def pings(from_netns: Path | str, ip: IPv4Address | str, deadline: float =
         res = await sh(*in_ns(from_netns, BUSYBOX, "ping", "-c1", "-W1", str(ip)), check=False)
         return res.returncode == 0
     await eventually(once, f"ping {ip} from {from_netns}", deadline)
-
-
-def netns_names(prefix: str) -> list[str]:
-    try:
-        return sorted(n for n in os.listdir(NETNS_DIR) if n.startswith(prefix))
-    except FileNotFoundError:
-        return []
 
 
 @dataclass
