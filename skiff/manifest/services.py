@@ -152,6 +152,13 @@ def _networks(raw: Any, path: KeyPath, c: Collector, ctx: Context, service: str
             else:
                 c.add((*where, "aliases", j), f"alias {quote(alias)} is not a valid DNS name")
         address = c.read(opts, "ipv4_address", where, _ipv4, None)
+        if address is not None:
+            # Each node hands out addresses from its own slice of the network, so a fixed
+            # address could collide with, or fall outside, the slice of where it runs.
+            # Dropped rather than kept: the stored app never holds what is not honoured.
+            c.warn((*where, "ipv4_address"), "ipv4_address is ignored: replicas take "
+                   "addresses from the slice of the node they run on")
+            address = None
         out[name] = ServiceNetwork(aliases=aliases, ipv4_address=address)
     return out
 

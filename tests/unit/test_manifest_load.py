@@ -168,12 +168,20 @@ def test_networks_list_map_and_default() -> None:
     top = "networks:\n  front:\n  back: {driver: bridge}\n"
     web = service("networks:\n  front:\n  back: {aliases: [db, db.internal], "
                   "ipv4_address: 10.1.0.5}\n", top=top)
+    # ipv4_address is dropped (with a warning: see test_ipv4_address_is_ignored_loudly).
     assert web.networks == {"front": ServiceNetwork(),
-                            "back": ServiceNetwork(aliases=["db", "db.internal"],
-                                                   ipv4_address="10.1.0.5")}
+                            "back": ServiceNetwork(aliases=["db", "db.internal"])}
     assert service("networks: [front, default]", top=top).networks == {
         "front": ServiceNetwork(), "default": ServiceNetwork()}
     assert service("networks: []").networks == {"default": ServiceNetwork()}
+
+
+def test_ipv4_address_is_ignored_loudly() -> None:
+    result = load_document({"name": "a", "services": {"web": {
+        "image": "x", "networks": {"default": {"ipv4_address": "10.1.0.5"}}}}},
+        source="app.yml")
+    assert result.app.services["web"].networks["default"].ipv4_address is None
+    assert any("ipv4_address is ignored" in str(w) for w in result.warnings), result.warnings
 
 
 def test_default_network_appears_only_when_used() -> None:
