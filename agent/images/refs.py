@@ -76,11 +76,23 @@ def parse_ref(text: str) -> Ref:
     return Ref(name, tag, digest if at else None)
 
 
+def _is_domain(first: str, more: bool) -> bool:
+    """Whether a name's first component is a registry host rather than a path component."""
+    return more and ("." in first or ":" in first or first == "localhost"
+                     or first != first.lower())
+
+
+def split_domain(name: str) -> tuple[str | None, str]:
+    """(registry host or None, repository path) of a normalised name:
+    `localhost:5000/app` → ("localhost:5000", "app"), `user/app` → (None, "user/app")."""
+    first, _, rest = name.partition("/")
+    return (first, rest) if _is_domain(first, bool(rest)) else (None, name)
+
+
 def _normalise_name(name: str, text: str) -> str:
     parts = name.split("/")
     first = parts[0]
-    has_domain = len(parts) > 1 and ("." in first or ":" in first or first == "localhost"
-                                     or first != first.lower())
+    has_domain = _is_domain(first, len(parts) > 1)
     if has_domain:
         if not _DOMAIN.fullmatch(first):
             raise InvalidReference(f"invalid image reference {text!r}: bad registry {first!r}")

@@ -231,6 +231,13 @@ class ImageStore:
             self._gc_sync()
         return True
 
+    def _add_untagged(self, desc: Descriptor) -> None:
+        """Keep a manifest in the index without a tag (resolvable as name@digest, not
+        listed by `skiff images`), unless an entry already holds it."""
+        entries = self._read_index()
+        if not any(d.digest == desc.digest for d in entries):
+            self._write_index([*entries, replace(desc, annotations={})])
+
     async def tag(self, src: str, dst: str) -> Image:
         target = parse_ref(dst)
         if target.digest is not None:
@@ -305,12 +312,12 @@ class ImageStore:
     async def add_image(self, manifest: bytes, config: bytes, layers: Sequence[BlobSource],
                         *, ref: str) -> Image:
         """Verify and store an image, then tag it `ref` (moving the tag if it was
-        elsewhere). `layers` gives each layer's blob, in manifest order: a Path (a file
-        under tmp/, see temp_path, is taken over: moved in, or deleted on failure; any
-        other file is copied), bytes, or None for a blob the store already has. Every
-        digest, size and media type is checked, and each layer's uncompressed digest
-        against the config's diff_ids; nothing is named in the index before all of it is
-        on disk."""
+        elsewhere; `name@digest` without a tag keeps it untagged). `layers` gives each
+        layer's blob, in manifest order: a Path (a file under tmp/, see temp_path, is
+        taken over: moved in, or deleted on failure; any other file is copied), bytes, or
+        None for a blob the store already has. Every digest, size and media type is
+        checked, and each layer's uncompressed digest against the config's diff_ids;
+        nothing is named in the index before all of it is on disk."""
         try:
             return await self._add_image(manifest, config, layers, ref)
         finally:
@@ -324,9 +331,9 @@ class ImageStore:
         r = parse_ref(ref)
         m = parse_manifest(manifest)
         digest = sha256_digest(manifest)
-        if r.tag is None or (r.digest is not None and r.digest != digest):
-            raise InvalidReference(f"{ref!r}: add_image needs name[:tag] (and a digest, if "
-                                   "given, that matches the manifest)")
+        if r.digest is not None and r.digest != digest:
+            raise InvalidReference(f"{ref!r}: add_image needs name[:tag] or name@digest, "
+                                   f"and a digest that matches the manifest's {digest}")
         if sha256_digest(config) != m.config.digest or len(config) != m.config.size:
             raise InvalidImage("config does not match the manifest's config descriptor "
                                f"{m.config.digest} ({m.config.size} bytes)")
@@ -344,6 +351,9 @@ class ImageStore:
                 ingest.put_bytes(config, self.blob_path(m.config.digest), self.temp_path())
                 ingest.put_bytes(manifest, self.blob_path(digest), self.temp_path())
                 fsutil.fsync_dir(self.blobs)
+                if r.tag is None:  # name@digest (a pull by digest): kept, untagged
+                    self._add_untagged(desc)
+                    return self._image(desc, f"{r.name}@{digest}")
                 self._set_tag(r.tagged, desc)
                 return self._image(desc, r.tagged)
 

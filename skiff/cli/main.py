@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from skiff import __version__
-from skiff.cli import lab, network_cmds
+from skiff.cli import lab, network_cmds, registry_cmds
 from skiff.cli.context import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError
 from skiff.client.api import ApiError
 from skiff.client.config import ConfigError
@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--store", type=Path)
     p = sub.add_parser("images", help="list images on this node")
     p.add_argument("--store", type=Path)
+    registry_cmds.add_parser(sub)
 
     p = sub.add_parser("agent", help="run a node agent (as root)")
     p.add_argument("--join", "--server", dest="server", required=True, metavar="URL",
@@ -231,6 +232,8 @@ def dispatch(args: argparse.Namespace) -> int:
     if cmd in ("image", "images"):
         from skiff.cli.image_cmds import cmd_image
         return cmd_image(args)
+    if cmd in registry_cmds.COMMANDS:
+        return registry_cmds.dispatch(args)
     if cmd == "agent":
         from agent.main import run as run_agent
         from skiff.cli.image_cmds import agent_settings
