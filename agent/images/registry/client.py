@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http
 import logging
 from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -66,7 +67,20 @@ def error_text(status: int, body: bytes) -> str:
     except (ValueError, AttributeError, TypeError):
         pass
     text = body[:200].decode(errors="replace").strip()
+    if not text:
+        with contextlib.suppress(ValueError):
+            text = http.HTTPStatus(status).phrase
     return f"{status} {text}" if text else str(status)
+
+
+@contextlib.contextmanager
+def transport_errors(registry: str) -> Iterator[None]:
+    """Whatever aiohttp raises past the retries (a body cut short while reading a small
+    document) as a RegistryError naming the registry, never a bare aiohttp error."""
+    try:
+        yield
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise RegistryError(f"registry {registry}: {exc or type(exc).__name__}") from None
 
 
 class RegistryClient:

@@ -13,6 +13,8 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
+
 from agent.images import ingest
 from agent.images.fsutil import CHUNK
 from agent.images.models import Descriptor, Image
@@ -25,10 +27,10 @@ from agent.images.oci import (
     sha256_digest,
 )
 from agent.images.refs import is_digest
-from agent.images.registry.client import RegistryClient
+from agent.images.registry.client import RegistryClient, transport_errors
 from agent.images.registry.digests import DigestVerifier, verify_bytes
 from agent.images.registry.endpoint import RemoteRef, parse_remote, scope_for
-from agent.images.registry.errors import DigestMismatch, RegistryError
+from agent.images.registry.errors import DigestMismatch, RegistryError, RegistryUnreachable
 from agent.images.registry.manifests import ACCEPT, choose_platform, is_index, media_type_of
 from agent.images.registry.options import RegistryOptions
 from agent.images.registry.progress import BlobEvent, Progress, ignore
@@ -93,20 +95,40 @@ async def fetch_blob_file(client: RegistryClient, repo: str, desc: Descriptor,
     failure, so a mismatch leaves nothing behind."""
     if desc.size > MAX_BLOB_BYTES:
         raise RegistryError(f"{what} is {desc.size} bytes, over the {MAX_BLOB_BYTES} limit")
+    # A connection lost mid-body is retried from the start (client.request retries only
+    # until the answer's headers), within the same bounded policy.
+    delays = iter(client.retry.delays())
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            await _stream_to(client, repo, desc, scope, dest, what)
+            return
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            await asyncio.to_thread(dest.unlink, missing_ok=True)
+            delay = next(delays, None)
+            if delay is None:
+                raise RegistryUnreachable(
+                    f"registry {client.registry} unreachable after {attempt} attempts: "
+                    f"{what}: {exc or type(exc).__name__}") from None
+            await asyncio.sleep(delay)
+        except BaseException:
+            await asyncio.to_thread(dest.unlink, missing_ok=True)
+            raise
+
+
+async def _stream_to(client: RegistryClient, repo: str, desc: Descriptor, scope: str,
+                     dest: Path, what: str) -> None:
     verifier = DigestVerifier(desc.digest, desc.size, f"{what} from registry "
                                                       f"{client.registry}")
-    try:
-        async with client.request("GET", f"/v2/{repo}/blobs/{desc.digest}", scope=scope,
-                                  what=what) as resp:
-            with await asyncio.to_thread(open, dest, "xb") as out:
-                async for chunk in resp.content.iter_chunked(CHUNK):
-                    verifier.update(chunk)
-                    await asyncio.to_thread(out.write, chunk)
-                verifier.finish()
-                await asyncio.to_thread(out.flush)
-    except BaseException:
-        await asyncio.to_thread(dest.unlink, missing_ok=True)
-        raise
+    async with client.request("GET", f"/v2/{repo}/blobs/{desc.digest}", scope=scope,
+                              what=what) as resp:
+        with await asyncio.to_thread(open, dest, "xb") as out:
+            async for chunk in resp.content.iter_chunked(CHUNK):
+                verifier.update(chunk)
+                await asyncio.to_thread(out.write, chunk)
+            verifier.finish()
+            await asyncio.to_thread(out.flush)
 
 
 async def pull(store: ImageStore, ref: str, options: RegistryOptions | None = None,
@@ -117,8 +139,25 @@ async def pull(store: ImageStore, ref: str, options: RegistryOptions | None = No
     RegistryUnreachable, RegistryAuthError) or the store's ImageError."""
     options = options or RegistryOptions()
     remote = parse_remote(ref)
-    repo, scope = remote.repository, scope_for(remote.repository, "pull")
     await store.open()
+    with transport_errors(remote.registry):
+        manifest, config, sources, top, top_digest = await _fetch(store, remote, options,
+                                                                 progress, platform)
+    local = remote.local
+    if remote.digest is not None and remote.digest != sha256_digest(manifest):
+        # A digest naming an index: keep the tag (if any) and drop the digest, which
+        # names the index, not the stored manifest.
+        local = f"{remote.name}@{sha256_digest(manifest)}" if remote.tag is None else \
+            f"{remote.name}:{remote.tag}"
+    image = await store.add_image(manifest, config, sources, ref=local)
+    return PullResult(image, remote, top_digest, len(top))
+
+
+async def _fetch(store: ImageStore, remote: RemoteRef, options: RegistryOptions,
+                 progress: Progress, platform: tuple[str, str] | None,
+                 ) -> tuple[bytes, bytes, list[Path | None], bytes, str]:
+    """(manifest, config, layer sources, top document, its digest), all verified."""
+    repo, scope = remote.repository, scope_for(remote.repository, "pull")
     async with options.client(remote.registry) as client:
         top, top_type, top_digest = await fetch_manifest(client, repo, remote.reference,
                                                          scope)
@@ -134,14 +173,7 @@ async def pull(store: ImageStore, ref: str, options: RegistryOptions | None = No
         progress(BlobEvent("config", m.config.digest, m.config.size, "pulled",
                            blobs_total, blobs_total))
         sources = await _fetch_layers(client, store, repo, scope, m.layers, progress)
-    local = remote.local
-    if remote.digest is not None and remote.digest != sha256_digest(manifest):
-        # A digest naming an index: keep the tag (if any) and drop the digest, which
-        # names the index, not the stored manifest.
-        local = f"{remote.name}@{sha256_digest(manifest)}" if remote.tag is None else \
-            f"{remote.name}:{remote.tag}"
-    image = await store.add_image(manifest, config, sources, ref=local)
-    return PullResult(image, remote, top_digest, len(top))
+    return manifest, config, sources, top, top_digest
 
 
 async def _fetch_layers(client: RegistryClient, store: ImageStore, repo: str, scope: str,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from agent.images.errors import ImageNotFound
 from agent.images.models import Descriptor, Image
 from agent.images.oci import MAX_MANIFEST_BYTES
-from agent.images.registry.client import RegistryClient
+from agent.images.registry.client import RegistryClient, transport_errors
 from agent.images.registry.endpoint import RemoteRef, parse_remote, scope_for
 from agent.images.registry.errors import DigestMismatch, RegistryError
 from agent.images.registry.options import RegistryOptions
@@ -61,6 +61,18 @@ async def push(store: ImageStore, ref: str, options: RegistryOptions | None = No
     if image is None:
         raise ImageNotFound(f"no image {source or ref!r} in {store.root}")
     manifest = await store.read_blob(image.digest, MAX_MANIFEST_BYTES)
+    with transport_errors(remote.registry):
+        got = await _push_all(options, remote, store, image, manifest, progress)
+    if got and got != image.digest:
+        raise DigestMismatch(f"digest mismatch: registry {remote.registry} stored "
+                             f"{remote.repository}:{remote.tag or image.digest} as {got}, "
+                             f"ours is {image.digest}")
+    return PushResult(remote, image.digest, len(manifest))
+
+
+async def _push_all(options: RegistryOptions, remote: RemoteRef, store: ImageStore,
+                    image: Image, manifest: bytes, progress: Progress) -> str | None:
+    """Blobs, then the manifest; the digest the registry says it stored, if it says."""
     repo, scope = remote.repository, scope_for(remote.repository, "pull", "push")
     async with options.client(remote.registry) as client:
         await _push_blobs(client, store, image, repo, scope, progress)
@@ -71,11 +83,7 @@ async def push(store: ImageStore, ref: str, options: RegistryOptions | None = No
                 "PUT", f"/v2/{repo}/manifests/{reference}", scope=scope, body=manifest,
                 headers={"Content-Type": image.manifest_media_type}, ok=(201,),
                 what=what) as resp:
-            got = resp.headers.get("Docker-Content-Digest")
-    if got and got != image.digest:
-        raise DigestMismatch(f"digest mismatch: registry {client.registry} stored {what} "
-                             f"as {got}, ours is {image.digest}")
-    return PushResult(remote, image.digest, len(manifest))
+            return resp.headers.get("Docker-Content-Digest")
 
 
 async def _push_blobs(client: RegistryClient, store: ImageStore, image: Image, repo: str,

@@ -158,3 +158,59 @@ async def test_cli_push_and_pull(registry: Registry, workdir: Path, src_store: I
 
     bad = await skiff("pull", f"{registry.addr}/nothing:here", "--store", str(dst), env=env)
     assert bad.code == 1 and bad.err.startswith("error: registry ")
+
+
+async def test_pull_through_an_image_index(registry: Registry, options: RegistryOptions,
+                                           src_store: ImageStore, dst_store: ImageStore,
+                                           busybox: Image) -> None:
+    """A multi-platform tag: the index lists an arm64 image that does not exist and our
+    busybox for this host; the pull picks ours and reports the index's digest."""
+    from agent.images.oci import MT_OCI_INDEX, canonical_json, host_platform, sha256_digest
+    from agent.images.registry.endpoint import scope_for
+
+    ref = f"{registry.addr}/multi:single"
+    await src_store.tag("busybox:latest", ref)
+    await push(src_store, ref, options)
+    os_name, arch = host_platform()
+    size = src_store.blob_path(busybox.digest).stat().st_size
+    index = canonical_json({"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": [
+        {"mediaType": busybox.manifest_media_type, "digest": busybox.digest, "size": size,
+         "platform": {"os": os_name, "architecture": arch}},
+    ]})
+    async with options.client(registry.addr) as client, client.request(
+            "PUT", "/v2/multi/manifests/both", body=index, ok=(201,),
+            scope=scope_for("multi", "pull", "push"), headers={"Content-Type": MT_OCI_INDEX}):
+        pass
+    result = await pull(dst_store, f"{registry.addr}/multi:both", options)
+    assert result.digest == sha256_digest(index)
+    assert result.image.digest == busybox.digest
+    assert result.image.ref == f"{registry.addr}/multi:both"
+
+
+async def test_5xx_answers_are_retried_then_reported(dst_store: ImageStore) -> None:
+    from aiohttp import web
+
+    from controller.store.etcd_server import free_port
+
+    hits: list[str] = []
+
+    async def broken(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.json_response({"errors": [{"code": "UNAVAILABLE",
+                                              "message": "try later"}]}, status=503)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", broken)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        opts = RegistryOptions(retry=RetryPolicy(attempts=3, backoff=0.01))
+        with pytest.raises(RegistryUnreachable,
+                           match=r"unreachable after 3 attempts: .*503 UNAVAILABLE"):
+            await pull(dst_store, f"127.0.0.1:{port}/app:1", opts)
+    finally:
+        await runner.cleanup()
+    assert hits == ["/v2/app/manifests/1"] * 3
+    assert _entries(dst_store) == []
