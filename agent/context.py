@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.images.node_images import NodeImages
 from agent.images.store import ImageStore
 from agent.netsync import ClusterNetworks
 from agent.network.node import NodeNetwork
@@ -26,6 +27,7 @@ class NodeContext:
     volumes_dir: Path
     cgroup_parent: str
     report: Reporter
+    images_source: NodeImages  # the store, else a registry (pull on demand)
     # The cluster networks' follower; None for an agent that runs without them (tests of
     # the single-bridge path), whose containers all go on the node's own bridge.
     cluster: ClusterNetworks | None = None

@@ -23,6 +23,10 @@ from agent.credentials import JoinError, node_token
 from agent.dns.server import DnsServer
 from agent.dns.upstream import read_node_upstreams
 from agent.http import build_app
+from agent.images.node_images import NodeImages
+from agent.images.registry.credentials import AuthFile
+from agent.images.registry.options import RegistryOptions
+from agent.images.registry.puller import ImagePuller
 from agent.images.store import ImageStore
 from agent.netsync import ClusterNetworks
 from agent.network.mesh import RoutingMesh
@@ -74,9 +78,13 @@ class NodeAgent:
         self.mesh = RoutingMesh(settings.mesh_table)
         self.cluster = ClusterNetworks(lambda: self.api, settings.name, self.network, self.dns,
                                        self.mesh, resync_seconds=settings.resync_seconds)
+        insecure = (settings.registry,) if settings.registry else ()
+        puller = ImagePuller(self.images, RegistryOptions.from_auth_file(
+            AuthFile(state / "registry-auth.json"), insecure=insecure))
+        source = NodeImages(self.images, puller, settings.name, settings.registry)
         self.ctx = NodeContext(settings.name, self.runtime, self.images, self.network,
                                state / "containers", state / "volumes",
-                               settings.cgroup_parent, self._report, self.cluster,
+                               settings.cgroup_parent, self._report, source, self.cluster,
                                settings.address)
         self.tasks: dict[TaskKey, Task] = {}
         self.runners: dict[TaskKey, TaskRunner] = {}

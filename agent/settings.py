@@ -26,6 +26,9 @@ class AgentSettings:
     ifprefix: str = "sk"
     vxlan_port: int = 4789
     dns_port: int = 53
+    # The cluster registry (host:port, plain HTTP): where bare image names are pulled
+    # from and `skiff build` pushes. Empty: only images already in the node's store.
+    registry: str = ""
     cgroup_parent: str = "skiff"
     images_dir: Path | None = None  # default: <state_dir>/images
     # The OCI runtime binary: runc by default; crun works where cgroups are not hybrid

@@ -20,6 +20,8 @@ from pathlib import Path
 from agent import launch, rootfs
 from agent.context import NodeContext
 from agent.images.errors import ImageError
+from agent.images.models import Image
+from agent.images.registry.progress import BlobEvent
 from agent.images.unpack import lower_dirs
 from agent.netsync import local_address
 from agent.network import NetworkError, host_resolv_conf, hosts_file, resolv_conf
@@ -36,6 +38,7 @@ LOG_LINES_ON_FAILURE = 5
 # How long a starting task waits for its networks to be set up on this node before it
 # fails (and is retried by its restart policy) saying which network is missing and why.
 NETWORK_WAIT = 30.0
+PULL_REPORT_SECONDS = 1.0
 
 
 class PrepareError(RuntimeError):
@@ -135,10 +138,7 @@ class TaskRunner:
         spec = self.task.spec.container
         try:
             await self._report(state="pulling", message=f"resolving image {spec.image}")
-            image = await self.ctx.images.resolve(spec.image)
-            if image is None:
-                raise PrepareError(f"image {spec.image} is not on node {self.ctx.node}; "
-                                   "import it with `skiff image import`")
+            image = await self._image(spec.image)
             await self._report(state="starting", message="")
             await asyncio.to_thread(self.dir.mkdir, parents=True, exist_ok=True)
             root = await rootfs.mount(self.dir, await lower_dirs(self.ctx.images, image))
@@ -167,6 +167,33 @@ class TaskRunner:
                            ip=ip, networks=addresses, pid=pid or None, started_at=now(),
                            finished_at=None, exit_code=None, oom_killed=False)
         return True
+
+    async def _image(self, ref: str) -> Image:
+        """The image from this node's store, or pulled, with the pull's progress in the
+        task's status (at most one report per PULL_REPORT_SECONDS, and the last one)."""
+        latest: list[BlobEvent] = []
+        changed = asyncio.Event()
+
+        def seen(event: BlobEvent) -> None:
+            latest[:] = [event]
+            changed.set()
+
+        async def reporter() -> None:
+            while True:
+                await changed.wait()
+                changed.clear()
+                e = latest[0]
+                await self._report(message=f"pulling {ref}: {e.kind} {e.index}/{e.total} "
+                                           f"{e.action} ({e.size} bytes)")
+                await asyncio.sleep(PULL_REPORT_SECONDS)
+
+        job = asyncio.create_task(reporter())
+        try:
+            return await self.ctx.images_source.ensure(ref, seen)
+        finally:
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
 
     async def _attach(self, hostname: str) -> tuple[str, dict[str, str], str | None]:
         """Put the container on its networks: its first address, network -> address, and

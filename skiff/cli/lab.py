@@ -134,7 +134,8 @@ def _node_settings(layout: Layout, i: int) -> AgentSettings:
     return AgentSettings(server="", token="", name=node, state_dir=layout.node_dir(i),
                          address=layout.address(i), port=AGENT_PORT,
                          subnet=layout.container_range(i), bridge=bridge, nft_table=bridge,
-                         netns_prefix=f"{bridge}-", cgroup_parent=f"skiff/{node}")
+                         netns_prefix=f"{bridge}-", cgroup_parent=f"skiff/{node}",
+                         registry=layout.registry)
 
 
 # ---- where a lab's state lives, and its records ------------------------------------------
@@ -504,7 +505,7 @@ def start_agent(layout: Layout, i: int, running: Running) -> Proc:
                   "skiff.cli.main", "agent", "--join", ",".join(layout.controller_urls),
                   "--token", join, "--name", s.name, "--state-dir", str(s.state_dir),
                   "--address", s.address, "--port", str(s.port), "--subnet", s.subnet,
-                  "--bridge", s.bridge], log)
+                  "--bridge", s.bridge, "--registry", layout.registry], log)
     proc = Proc("agent", s.name, pid, f"{s.address}:{s.port}", str(log))
     running.record(layout.state_dir, proc)
     return proc

@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vxlan-port", type=int, default=4789, help="UDP port of the overlay")
     p.add_argument("--dns-port", type=int, default=53,
                    help="port of the node's DNS server on each network's gateway")
+    p.add_argument("--registry", default="", metavar="HOST:PORT",
+                   help="the cluster registry (plain HTTP): bare image names not on this "
+                        "node are pulled from there")
     p.add_argument("--runtime", default="runc", help="OCI runtime binary (runc, crun)")
 
     p = sub.add_parser("node", help="the cluster's nodes")

@@ -52,6 +52,12 @@ class Lab:
     subnet: IPv4Network
     state_dir: Path
     config: Path
+    registry_port: int = 0
+
+    @property
+    def registry(self) -> str:
+        """The lab's registry (plain HTTP), as agents and the CLI reach it."""
+        return f"{self.gateway}:{self.registry_port}"
 
     @property
     def gateway(self) -> str:
@@ -152,14 +158,14 @@ def running_lab(nodes: int, ha: bool = False) -> Iterator[Lab]:
     base = Path(tempfile.mkdtemp(prefix="skiff-e2e-"))
     name = f"e2e{secrets.token_hex(3)}"
     subnet = _unused_subnet()
-    the_lab = Lab(name, nodes, subnet, base / "state", base / "config")
+    the_lab = Lab(name, nodes, subnet, base / "state", base / "config", free_port())
     port = free_port()
     while ha and not _free(port + 1):
         port = free_port()
     try:
         up = the_lab.skiff("lab", "up", "--nodes", str(nodes), "--name", name, "--state-dir",
                            str(the_lab.state_dir), "--subnet", str(subnet), "--port",
-                           str(port), "--registry-port", str(free_port()),
+                           str(port), "--registry-port", str(the_lab.registry_port),
                            *(["--ha"] if ha else []), timeout=240)
         assert f"lab {name} is up" in up.stdout, up.stdout
         assert the_lab.config.stat().st_mode & 0o777 == 0o600
