@@ -32,6 +32,7 @@ from skiff.build.scope import (
     expand_from,
     expand_instruction,
     global_scope,
+    platform_args,
     stage_scope,
     step,
 )
@@ -51,7 +52,7 @@ __all__ = [
     "IgnoreRules", "PackedContext", "Scope", "SourceRef", "Stage", "UnsafePath",
     "check_source_pattern", "expand", "expand_from", "expand_instruction", "find_stage",
     "global_scope", "ignore_file_for", "is_remote", "load_ignore", "needed_stages",
-    "pack_context", "parse_dockerfile", "resolve_base", "resolve_copy_from",
+    "pack_context", "parse_dockerfile", "platform_args", "resolve_base", "resolve_copy_from",
     "resolve_in_context", "scan_context", "stage_scope", "step", "target_stage",
     "unused_build_args", "write_context",
 ]

@@ -32,6 +32,7 @@ from skiff.build.ignore import IgnoreRules
 
 DEFAULT_CONTEXT_LIMIT = 1 << 30  # 1 GiB, like a generous `docker build` context
 CHUNK = 1 << 20
+MAX_DEPTH = 256  # directory nesting; deeper is a runaway tree, not a build context
 _BLOCK = tarfile.BLOCKSIZE
 _RECORD = tarfile.RECORDSIZE
 
@@ -83,6 +84,9 @@ class _Walker:
     def walk_dir(self, rel: str) -> list[ContextEntry]:
         """The entries under directory `rel` (not the directory itself)."""
         full = self.root / rel if rel else self.root
+        if rel.count("/") >= MAX_DEPTH:
+            raise ContextError(f"{rel[:80]}...: directories nested deeper than {MAX_DEPTH} "
+                               "levels in the build context")
         try:
             names = sorted(os.listdir(full))
         except OSError as exc:

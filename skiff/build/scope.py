@@ -60,14 +60,30 @@ class Scope:
         return self.variables()
 
 
-def global_scope(dockerfile: ins.Dockerfile,
-                 build_args: Mapping[str, str] | None = None) -> Scope:
-    """The scope of FROM lines: the global ARGs, each a --build-arg or its default."""
+def global_scope(dockerfile: ins.Dockerfile, build_args: Mapping[str, str] | None = None,
+                 automatic: Mapping[str, str] | None = None) -> Scope:
+    """The scope of FROM lines: the global ARGs, each a --build-arg or its default.
+    `automatic` are BuildKit's predefined global ARGs (`platform_args`): usable in FROM
+    without a declaration, and in a stage after `ARG TARGETARCH`. A global ARG of the same
+    name follows the usual rules (build arg, else its default, else the automatic value)."""
+    seeded: Mapping[str, str | None] = MappingProxyType(dict(automatic or {}))
     scope = Scope(dockerfile.source, dockerfile.escape,
-                  build_args=MappingProxyType(dict(build_args or {})))
+                  build_args=MappingProxyType(dict(build_args or {})),
+                  global_args=seeded, args=seeded)
     for arg in dockerfile.global_args:
         scope = _declare(scope, arg)
     return replace(scope, global_args=scope.args)
+
+
+def platform_args(os_: str = "linux", arch: str = "amd64", variant: str = "") -> dict[str, str]:
+    """BuildKit's automatic platform ARGs for a build on and for one platform (skiff builds
+    for the node it runs on, so BUILD* and TARGET* agree)."""
+    platform = f"{os_}/{arch}" + (f"/{variant}" if variant else "")
+    out: dict[str, str] = {}
+    for prefix in ("BUILD", "TARGET"):
+        out.update({f"{prefix}PLATFORM": platform, f"{prefix}OS": os_,
+                    f"{prefix}ARCH": arch, f"{prefix}VARIANT": variant})
+    return out
 
 
 def stage_scope(globals_: Scope, base_env: Mapping[str, str] | None = None) -> Scope:

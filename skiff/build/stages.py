@@ -12,6 +12,11 @@ from skiff.build import instructions as ins
 from skiff.build.errors import DockerfileError
 from skiff.build.scope import Scope, expand_from, global_scope, stage_scope, step
 
+# Docker's predefined ARGs: usable as --build-arg without a declaration, never reported
+# unused, and (Docker's rule) kept out of the image history.
+PROXY_ARGS = tuple(n for name in ("HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY",
+                                  "ALL_PROXY") for n in (name, name.lower()))
+
 
 @dataclass(frozen=True)
 class SourceRef:
@@ -97,10 +102,11 @@ def stage_dependencies(dockerfile: ins.Dockerfile, stage: ins.Stage,
 
 
 def needed_stages(dockerfile: ins.Dockerfile, target: str | None = None,
-                  build_args: Mapping[str, str] | None = None) -> tuple[ins.Stage, ...]:
+                  build_args: Mapping[str, str] | None = None,
+                  automatic: Mapping[str, str] | None = None) -> tuple[ins.Stage, ...]:
     """The stages to build for `target`, in Dockerfile order (dependencies first)."""
     final = target_stage(dockerfile, target)
-    globals_ = global_scope(dockerfile, build_args)
+    globals_ = global_scope(dockerfile, build_args, automatic)
     needed = {final.index}
     todo = [final.index]
     while todo:
@@ -117,7 +123,8 @@ def unused_build_args(dockerfile: ins.Dockerfile, build_args: Mapping[str, str],
     """--build-arg names no ARG of the global scope or of `stages` declares (Docker warns
     "One or more build-args were not consumed")."""
     chosen = dockerfile.stages if stages is None else stages
-    declared = {d.name for a in dockerfile.global_args for d in a.args}
+    declared = set(PROXY_ARGS)
+    declared |= {d.name for a in dockerfile.global_args for d in a.args}
     declared |= {d.name for s in chosen for i in s.instructions if isinstance(i, ins.Arg)
                  for d in i.args}
     return sorted(set(build_args) - declared)

@@ -13,6 +13,7 @@ from skiff.build import (
     global_scope,
     needed_stages,
     parse_dockerfile,
+    platform_args,
     resolve_base,
     resolve_copy_from,
     stage_scope,
@@ -233,3 +234,30 @@ def test_unused_build_args():
 def test_used_build_args_are_tracked():
     _, scope = walk("ARG A\nFROM x\nARG A\nARG B\n", {"A": "1", "C": "3"})
     assert scope.used_build_args == {"A"}
+
+
+def test_automatic_platform_args():
+    auto = platform_args("linux", "arm64")
+    text = ("FROM --platform=$BUILDPLATFORM golang:${TARGETARCH}\nARG TARGETARCH\n"
+            "ENV A=$TARGETARCH\n")
+    df = parse_dockerfile(text)
+    globals_ = global_scope(df, automatic=auto)
+    assert expand_from(globals_, df.stages[0].from_) == "golang:arm64"
+    scope = stage_scope(globals_)
+    _, scope = step(scope, df.stages[0].instructions[0])
+    expanded, _ = step(scope, df.stages[0].instructions[1])
+    assert expanded.pairs == (("A", "arm64"),)
+    # undeclared in the stage, they stay invisible there
+    df2 = parse_dockerfile("FROM x\nENV A=$TARGETOS\n")
+    env, _ = step(stage_scope(global_scope(df2, automatic=auto)), df2.stages[0].instructions[0])
+    assert env.pairs == (("A", ""),)
+    # a global `ARG TARGETARCH` keeps the automatic value unless a build arg is given
+    df3 = parse_dockerfile("ARG TARGETARCH\nFROM golang:$TARGETARCH\n")
+    assert expand_from(global_scope(df3, automatic=auto), df3.stages[0].from_) == "golang:arm64"
+    assert expand_from(global_scope(df3, {"TARGETARCH": "riscv64"}, auto),
+                       df3.stages[0].from_) == "golang:riscv64"
+
+
+def test_proxy_build_args_are_never_unused():
+    df = parse_dockerfile("FROM x\n")
+    assert unused_build_args(df, {"HTTP_PROXY": "h", "no_proxy": "n", "X": "1"}) == ["X"]
