@@ -47,7 +47,12 @@ class ContextTooLarge(ContextError):
             "limit")
 
 
-class UnsafePath(BuildError, ValueError):
+class SourceError(BuildError, ValueError):
+    """A COPY/ADD source that cannot be used: a bad glob, or (UnsafePath) outside the
+    context."""
+
+
+class UnsafePath(SourceError):
     """A COPY/ADD source that would read outside the context: absolute, `..` escaping the
     root, or a symlink leading out."""
 

@@ -123,6 +123,12 @@ def _class(pattern: str, i: int, source: str, line: int) -> tuple[int, str]:
     raise IgnoreError(source, line, f"bad pattern {pattern!r}: '[' is never closed")
 
 
+def glob_regex(component: str) -> re.Pattern[str]:
+    """One path component's glob as Go's filepath.Match reads it (`**` is `*` here), for
+    COPY sources; IgnoreError for a bad `[` class."""
+    return _translate(component.replace("**", "*"), "COPY source", 0)
+
+
 def clean_pattern(raw: str) -> str:
     cleaned = go_clean(raw)
     if len(cleaned) > 1 and cleaned.startswith("/"):

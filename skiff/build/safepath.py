@@ -13,7 +13,8 @@ import os
 from collections import deque
 from pathlib import Path
 
-from skiff.build.errors import UnsafePath
+from skiff.build.errors import IgnoreError, SourceError, UnsafePath
+from skiff.build.ignore import glob_regex
 from skiff.build.paths import go_clean
 
 MAX_SYMLINK_HOPS = 40  # Linux's limit for one path lookup
@@ -81,3 +82,42 @@ def resolve_in_context(root: Path, source: str, *, follow_last: bool = True) -> 
             continue
         resolved.append(part)
     return root.joinpath(*resolved)
+
+
+def has_glob(source: str) -> bool:
+    return any(ch in source for ch in "*?[")
+
+
+def expand_sources(root: Path, source: str) -> list[str]:
+    """The context paths a COPY source names, sorted: the cleaned path itself when it has
+    no glob characters (the caller reports it missing), else every path at the pattern's
+    depth that matches it with Go's filepath.Match rules (`*` and `?` stay within one
+    component). Directories are not followed through symlinks while matching; resolve each
+    result with resolve_in_context before reading it."""
+    cleaned = check_source_pattern(source)
+    if not has_glob(cleaned):
+        return [cleaned]
+    parts = cleaned.split("/")
+    try:
+        regexes = [glob_regex(part) for part in parts]
+    except IgnoreError as exc:
+        raise SourceError(f"COPY source {source!r}: {exc.message}") from None
+    found: list[str] = []
+
+    def walk(rel: str, depth: int) -> None:
+        directory = root / rel if rel else root
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            return
+        for name in names:
+            if not regexes[depth].match(name):
+                continue
+            path = f"{rel}/{name}" if rel else name
+            if depth == len(parts) - 1:
+                found.append(path)
+            elif (root / path).is_dir() and not (root / path).is_symlink():
+                walk(path, depth + 1)
+
+    walk("", 0)
+    return found

@@ -17,8 +17,11 @@ from skiff.build import (
     ContextStream,
     ContextTooLarge,
     IgnoreRules,
+    SourceError,
     UnsafePath,
     check_source_pattern,
+    expand_sources,
+    has_glob,
     is_remote,
     load_ignore,
     pack_context,
@@ -252,3 +255,24 @@ def test_resolve_refuses_symlinks_leading_out(tmp_path: Path):
 def test_is_remote():
     assert is_remote("https://example.com/a.tgz") and is_remote("git@github.com:a/b.git")
     assert not is_remote("src/http.py")
+
+
+def test_expand_sources(tmp_path: Path):
+    tree(tmp_path, {"a.py": "", "b.py": "", "c.txt": "", "pkg/d.py": "", "pkg/sub/e.py": "",
+                    "lib/f.py": "", "[x].txt": ""})
+    os.symlink("pkg", tmp_path / "linked")
+    assert expand_sources(tmp_path, "*.py") == ["a.py", "b.py"]
+    assert expand_sources(tmp_path, "./*/*.py") == ["lib/f.py", "pkg/d.py"]
+    assert expand_sources(tmp_path, "**/*.py") == ["lib/f.py", "pkg/d.py"]  # ** is * here
+    assert expand_sources(tmp_path, "?.txt") == ["c.txt"]
+    assert expand_sources(tmp_path, "[ab].py") == ["a.py", "b.py"]
+    assert expand_sources(tmp_path, "\\[x].txt") == ["[x].txt"]
+    assert expand_sources(tmp_path, "nothing*") == []
+    assert expand_sources(tmp_path, "pkg/../c.txt") == ["c.txt"]
+    assert expand_sources(tmp_path, "missing") == ["missing"]
+    assert expand_sources(tmp_path, "l*") == ["lib", "linked"]
+    with pytest.raises(SourceError, match="never closed"):
+        expand_sources(tmp_path, "[ab.py")
+    with pytest.raises(UnsafePath):
+        expand_sources(tmp_path, "../*.py")
+    assert has_glob("a/*.py") and not has_glob("a/b.py")
