@@ -12,6 +12,10 @@ Throughput: bytes/s of one bulk TCP transfer (client sends, server counts and an
 count at EOF), per round. Connect latency: a fresh TCP connection, a 1-byte request and
 its 1-byte answer, until the close; median and p95 over all samples. Rounds alternate
 between the two paths so drift on a shared machine hits both alike.
+
+    .venv/bin/python -m bench.net --lab [--mbytes 200] [--rounds 5] [--connects 5000]
+
+measures the same two paths across nodes of a real 3-node `skiff lab` (bench/net_lab.py).
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ import socket
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from agent.network.mesh import Publication, RoutingMesh
 from bench.common import ms, percentile
@@ -31,10 +38,21 @@ from tests.integration.mesh.lab import BACKEND_PORT, NODE_IP, MeshLab
 
 CHUNK = 1 << 20
 PUBLISHED = 8080
+Results = dict[str, dict[str, list[float]]]  # path -> "bulk" (seconds) | "connect" (seconds)
 
 
-def bulk(host: str, port: int, total: int) -> float:
-    """Send `total` bytes; the seconds from connect until the server confirmed them all."""
+@dataclass(frozen=True)
+class Target:
+    """Where one path ends: `echo` answers b"y" to b"x", `sink` takes a bulk transfer."""
+
+    host: str
+    echo: int
+    sink: int
+
+
+def bulk(host: str, port: int, total: int, answer: bytes | None = None) -> float:
+    """Send `total` bytes; the seconds from connect until the server confirmed them all
+    (its answer at EOF starts with `answer`, by default the count)."""
     payload = b"S" * CHUNK
     start = time.perf_counter()
     with socket.create_connection((host, port), timeout=30) as conn:
@@ -44,12 +62,12 @@ def bulk(host: str, port: int, total: int) -> float:
             conn.sendall(payload[:n] if n < CHUNK else payload)
             sent += n
         conn.shutdown(socket.SHUT_WR)
-        answer = b""
+        got = b""
         while chunk := conn.recv(64):
-            answer += chunk
+            got += chunk
     elapsed = time.perf_counter() - start
-    if int(answer or b"0") != total:
-        raise RuntimeError(f"server counted {answer!r} bytes, {total} were sent")
+    if not (got.startswith(answer) if answer else int(got or b"0") == total):
+        raise RuntimeError(f"server answered {got!r} for {total} bytes")
     return elapsed
 
 
@@ -66,31 +84,32 @@ def connects(host: str, port: int, count: int) -> list[float]:
     return samples
 
 
-def measure(lab: MeshLab, mbytes: int, rounds: int, count: int) -> dict[str, dict[str, list]]:
-    backend = lab.backends[0]
-    paths = {"direct": (backend.ip, BACKEND_PORT), "mesh": (NODE_IP, PUBLISHED)}
-    out: dict[str, dict[str, list]] = {p: {"bulk": [], "connect": []} for p in paths}
+def measure(run: Callable[..., Any], targets: dict[str, Target], mbytes: int, rounds: int,
+            count: int, answer: bytes | None = None) -> Results:
+    """Alternating rounds over the paths; `run(fn, *args)` calls fn where the client is."""
+    out: Results = {p: {"bulk": [], "connect": []} for p in targets}
     # Warm-up on both paths: ARP, first conntrack entries, the server's threads.
-    for host, port in paths.values():
-        lab.in_client(connects, host, port, 20)
+    for t in targets.values():
+        run(connects, t.host, t.echo, 20)
     per_round = max(1, count // rounds)
     for i in range(rounds):
-        order = list(paths.items()) if i % 2 == 0 else list(paths.items())[::-1]
-        for name, (host, port) in order:
-            out[name]["bulk"].append(lab.in_client(bulk, host, port, mbytes << 20))
-            out[name]["connect"] += lab.in_client(connects, host, port, per_round)
+        order = list(targets.items()) if i % 2 == 0 else list(targets.items())[::-1]
+        for name, t in order:
+            out[name]["bulk"].append(run(bulk, t.host, t.sink, mbytes << 20, answer))
+            out[name]["connect"] += run(connects, t.host, t.echo, per_round)
         print(f"  round {i + 1}/{rounds} done", flush=True)
     return out
 
 
-def report(out: dict[str, dict[str, list]], mbytes: int) -> None:
+def report(out: Results, mbytes: int, title: str = "routing mesh vs direct to the backend"
+           ) -> None:
     def rate(seconds: list[float]) -> float:
         return (mbytes << 20) / statistics.median(seconds)
 
     base = out["direct"]
     b_rate = rate(base["bulk"])
     b50, b95 = statistics.median(base["connect"]), percentile(base["connect"], 95)
-    print(f"\nrouting mesh vs direct to the backend ({mbytes} MiB x {len(base['bulk'])} "
+    print(f"\n{title} ({mbytes} MiB x {len(base['bulk'])} "
           f"transfers, {len(base['connect'])} connects per path)")
     print(f"{'path':<8} {'throughput':>13} {'connect p50':>12} {'connect p95':>12}")
     for name, res in out.items():
@@ -115,15 +134,25 @@ def main() -> None:
     parser.add_argument("--mbytes", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connects", type=int, default=5000)
+    parser.add_argument("--lab", action="store_true",
+                        help="across nodes of a real 3-node skiff lab (bench/net_lab.py)")
     args = parser.parse_args()
     # Ctrl-C or SIGTERM still runs the clean-up below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    if args.lab:
+        from bench.net_lab import TITLE, run_lab
+
+        report(run_lab(args.mbytes, args.rounds, args.connects), args.mbytes, TITLE)
+        return
     lab = MeshLab(backends_wanted=1)
     try:
         lab.up()
         # The mesh also turns on forwarding in the node, which the direct path needs too.
         asyncio.run(publish(lab))
-        out = measure(lab, args.mbytes, args.rounds, args.connects)
+        backend = lab.backends[0]
+        targets = {"direct": Target(backend.ip, BACKEND_PORT, BACKEND_PORT),
+                   "mesh": Target(NODE_IP, PUBLISHED, PUBLISHED)}
+        out = measure(lab.in_client, targets, args.mbytes, args.rounds, args.connects)
     finally:
         lab.close()  # the node namespace, and the mesh table in it, go away here
     left = lab.leftovers()
