@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from skiff import __version__
-from skiff.cli import lab, network_cmds, registry_cmds
+from skiff.cli import image_ops, lab, network_cmds, registry_cmds
 from skiff.cli.context import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError
 from skiff.client.api import ApiError
 from skiff.client.config import ConfigError
@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=60.0)
     _client_flags(p)
 
-    p = sub.add_parser("image", help="images on this node: import")
+    p = sub.add_parser("image", help="images on this node: import, ls, history, tag, rm, "
+                                     "prune")
     image_sub = p.add_subparsers(dest="image_command", metavar="COMMAND")
     image_sub.required = True
     q = image_sub.add_parser("import", help="import an OCI layout, OCI archive or rootfs")
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--store", type=Path)
     p = sub.add_parser("images", help="list images on this node")
     p.add_argument("--store", type=Path)
+    image_ops.add_parsers(sub, image_sub)
     registry_cmds.add_parser(sub)
 
     p = sub.add_parser("agent", help="run a node agent (as root)")
@@ -232,6 +234,9 @@ def dispatch(args: argparse.Namespace) -> int:
     if cmd == "exec":
         from skiff.cli.task_cmds import cmd_exec
         return _run_async(cmd_exec, args)
+    if cmd in image_ops.COMMANDS or getattr(args, "image_command", "") in \
+            image_ops.IMAGE_COMMANDS:
+        return image_ops.dispatch(args)
     if cmd in ("image", "images"):
         from skiff.cli.image_cmds import cmd_image
         return cmd_image(args)
