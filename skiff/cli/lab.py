@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from skiff.cli import registry_proc
 from skiff.cli.context import EXIT_OK, CliError
 from skiff.processes import pid_alive
 
@@ -467,20 +468,12 @@ def start_controllers(layout: Layout, running: Running) -> None:
 
 
 def start_registry(layout: Layout, running: Running) -> None:
-    base = layout.state_dir / "registry"
-    (base / "data").mkdir(parents=True, exist_ok=True)
-    config = base / "config.yml"
-    config.write_text(json.dumps({  # JSON is YAML
-        "version": 0.1, "log": {"level": "warn"},
-        "storage": {"filesystem": {"rootdirectory": str(base / "data")},
-                    "delete": {"enabled": True}},
-        "http": {"addr": layout.registry}}, indent=1) + "\n")
     log = layout.state_dir / "logs" / "registry.log"
-    pid = _spawn(["docker-registry", "serve", str(config)], log)
+    pid = registry_proc.spawn(layout.state_dir / "registry", layout.registry, log)
     proc = Proc("registry", "registry", pid, layout.registry, str(log))
     running.record(layout.state_dir, proc)
     _poll(f"the registry at {layout.registry}",
-          lambda: _get(f"http://{layout.registry}/v2/") is not None, 20, [proc])
+          lambda: registry_proc.answers(layout.registry), 20, [proc])
 
 
 def build_images(layout: Layout) -> None:

@@ -168,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("version", help="client and server versions")
     _client_flags(p)
 
-    p = sub.add_parser("up", help="start etcd and a controller on this machine")
+    p = sub.add_parser("up", help="start etcd, a controller, the registry and an agent "
+                                  "on this machine")
     p.add_argument("--state-dir", type=Path)
     p.add_argument("--etcd-port", type=int, default=12379)
     p.add_argument("--port", type=int, default=7480)
@@ -177,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--node-name", help="the local node's name (default: the hostname)")
     p.add_argument("--subnet", default="10.88.0.0/24", help="the node's container range")
     p.add_argument("--bridge", default="skiff0", help="the node's bridge (and nft table)")
+    p.add_argument("--registry-port", type=int, default=5000,
+                   help="the cluster registry's port on 127.0.0.1")
 
     p = sub.add_parser("down", help="stop what `skiff up` started")
     p.add_argument("--state-dir", type=Path)
@@ -255,7 +258,8 @@ def dispatch(args: argparse.Namespace) -> int:
             config = Path(args.config) if args.config else default_config_path()
             node = localcluster.NodeOptions(args.agent_port, args.node_name or "",
                                             args.subnet, args.bridge)
-            print(localcluster.up(state, args.etcd_port, args.port, config, node))
+            print(localcluster.up(state, args.etcd_port, args.port, config, node,
+                                  args.registry_port))
         else:
             print(localcluster.down(state, purge=args.purge))
         return EXIT_OK

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -9,11 +10,15 @@ import random
 import secrets
 import signal
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from agent.images.busybox import build_busybox_image
+from agent.images.store import ImageStore
 from controller.store.etcd_server import free_port
+from skiff.cli import registry_proc
 from tests.integration.cli import skiff
 from tests.integration.conftest import wait_for
 
@@ -28,9 +33,14 @@ def _kill_leftovers(state: Path) -> None:
         pids = json.loads((state / "up.json").read_text())
     except (FileNotFoundError, ValueError):
         return
-    for key in ("agent_pid", "controller_pid", "etcd_pid"):
+    for key in ("agent_pid", "controller_pid", "etcd_pid", "registry_pid"):
         with contextlib.suppress(ProcessLookupError, KeyError):
             os.kill(pids[key], signal.SIGKILL)
+
+
+def _status(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return int(resp.status)
 
 
 def _host_network() -> tuple[str, str]:
@@ -45,14 +55,17 @@ async def test_up_apply_get_down(tmp_path: Path) -> None:
     etcd_port, port = free_port("127.0.0.1"), free_port("127.0.0.1")
     tag = secrets.token_hex(3)
     bridge = f"sku{tag}"
+    registry = f"127.0.0.1:{free_port('127.0.0.1')}"
     up_args = ["up", "--state-dir", str(state), "--etcd-port", str(etcd_port),
+               "--registry-port", registry.rpartition(":")[2],
                "--port", str(port), "--agent-port", str(free_port("127.0.0.1")),
                "--node-name", f"up-{tag}", "--bridge", bridge,
                "--subnet", f"10.{random.randint(100, 250)}.{random.randint(0, 255)}.0/24"]
     try:
         res = await skiff(*up_args, env=env)
         assert res.code == 0, res.err
-        assert "skiff is up" in res.out
+        assert "skiff is up" in res.out and f"registry {registry}" in res.out
+        assert await asyncio.to_thread(_status, f"http://{registry}/v2/") == 200
         assert config.stat().st_mode & 0o777 == 0o600
         assert f"127.0.0.1:{port}" in config.read_text()
 
@@ -76,6 +89,7 @@ async def test_up_apply_get_down(tmp_path: Path) -> None:
         await wait_for(said_hello, "each replica's output", timeout=30)
         res = await skiff("version", env=env)
         assert res.code == 0 and "server: skiff" in res.out
+        await _runs_an_image_only_the_registry_has(tmp_path, registry, env)
     finally:
         down = await skiff("down", "--state-dir", str(state), "--purge", env=env)
         _kill_leftovers(state)
@@ -83,6 +97,31 @@ async def test_up_apply_get_down(tmp_path: Path) -> None:
     assert not state.exists()
     res = await skiff("get", "apps", env=env)
     assert res.code == 1 and "cannot reach the controller" in res.err
+    assert registry_proc.find(state / "registry") == []
+    assert not registry_proc.answers(registry)
     links, tables = _host_network()
     assert bridge not in links
     assert f"table ip {bridge}" not in tables
+
+
+async def _runs_an_image_only_the_registry_has(tmp_path: Path, registry: str,
+                                               env: dict[str, str]) -> None:
+    """The local agent was given the registry: a bare name it lacks is pulled from there."""
+    store = str(tmp_path / "laptop-images")
+    await build_busybox_image(ImageStore(Path(store)))
+    for args in (("tag", "busybox", f"{registry}/pulled:1"), ("push", f"{registry}/pulled:1")):
+        res = await skiff(*args, "--store", store)
+        assert res.code == 0, res
+    app = tmp_path / "pulled.yml"
+    app.write_text("name: pulled\nservices:\n  web:\n    image: pulled:1\n"
+                   "    command: [sleep, '600']\n")
+    res = await skiff("apply", "-f", str(app), env=env)
+    assert res.code == 0, res
+
+    async def running() -> bool:
+        out = await skiff("get", "tasks", "--app", "pulled", env=env)
+        rows = out.out.strip().splitlines()[1:]
+        return len(rows) == 1 and rows[0].split()[4] == "running"
+
+    await wait_for(running, "the task of an image pulled from the cluster registry",
+                   timeout=60)
