@@ -112,7 +112,7 @@ async def env() -> AsyncIterator[BuildEnv]:
     if reason:
         pytest.skip(reason)
     base = Path(tempfile.mkdtemp(prefix="skiff-build-"))
-    parent = f"skiff-build-test-{secrets.token_hex(4)}"
+    parent = f"buildtest-{secrets.token_hex(4)}"
     runc_root = base / "runc"
     try:
         store = ImageStore(base / "store")

@@ -3,6 +3,7 @@ a glob and --chown, metadata instructions, and the image's config and layers."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import io
 import json
@@ -13,6 +14,7 @@ import pytest
 from agent.build import BuildError
 from agent.images.models import Image
 from agent.images.store import ImageStore
+from agent.runtime import cgroups
 from tests.integration.build.conftest import BuildEnv, mounts_under
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -129,6 +131,7 @@ async def test_failing_run_names_line_and_exit_code_and_leaves_nothing(env: Buil
     assert await env.runc_containers() == []
     assert list(env.work_dir.iterdir()) == []
     assert [e.kind for e in env.events].count("failed") == 1
+    assert build_cgroups(env) == []
 
 
 async def test_copy_outside_the_context_is_refused(env: BuildEnv) -> None:
@@ -153,3 +156,27 @@ async def test_image_config_json_is_oci(env: BuildEnv) -> None:
     assert config["history"][-1]["created_by"] == "COPY a.txt /"
     manifest = json.loads(env.store.blob_path(result.image.digest).read_bytes())
     assert all(x["mediaType"].endswith("tar+gzip") for x in manifest["layers"])
+
+
+def build_cgroups(env: BuildEnv) -> list[str]:
+    return [str(d) for d in cgroups.existing_dirs(f"/{env.cgroup_parent}")
+            if d.name.startswith("skiff-build-")]
+
+
+async def test_cancelled_build_leaves_nothing(env: BuildEnv) -> None:
+    task = asyncio.create_task(env.build(
+        "FROM busybox\nRUN echo started; sleep 60\n", tag="slow:1"))
+    deadline = asyncio.get_running_loop().time() + 20
+    while "started" not in env.output():
+        assert not task.done(), task
+        assert asyncio.get_running_loop().time() < deadline, "the RUN never started"
+        await asyncio.sleep(0.02)
+    assert build_cgroups(env)  # the RUN's container is there while it runs
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await env.runc_containers() == []
+    assert not mounts_under(env.base)
+    assert build_cgroups(env) == []
+    assert list(env.work_dir.iterdir()) == []
+    assert await env.store.resolve("slow:1") is None
