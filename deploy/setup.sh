@@ -2,7 +2,8 @@
 # Set up a Debian 12 machine for skiff, as root. Safe to run again: it installs only
 # what is missing and leaves a working `skiff` on PATH.
 #
-#   system parts: etcd-server, runc, busybox-static, docker-registry, nftables, iproute2
+#   system parts: etcd-server, runc, busybox-static, docker-registry, nftables, iproute2,
+#                 debootstrap (deploy/base-image.sh)
 #   python:       a venv in <repo>/.venv with skiff installed editable, plus test extras
 set -euo pipefail
 
@@ -14,7 +15,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(etcd-server etcd-client runc busybox-static tini docker-registry nftables iproute2
-          python3 python3-venv python3-pip ca-certificates procps)
+          debootstrap python3 python3-venv python3-pip ca-certificates procps)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
