@@ -356,6 +356,11 @@ class _Builder:
         ref = resolve_copy_from(self.dockerfile, stage, instruction, from_)
         if ref.kind == "stage":
             assert ref.stage is not None
+            if ref.stage not in self.results:
+                # --from named through a variable of the base image's ENV, which stage
+                # selection (before any pull) could not see.
+                raise self._fail(instruction.line, f"COPY --from={from_}: stage {ref.stage} "
+                                 "was not built (a --from set from the base image's ENV?)")
             state = self.results[ref.stage]
         else:
             state, _ = await self.image_state(ref.image, instruction.line)
