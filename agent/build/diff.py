@@ -15,7 +15,7 @@ import os
 import stat
 from pathlib import Path
 
-from agent.images.layerbuild import KEPT_XATTR_PREFIXES, Entry
+from agent.images.layerbuild import Entry, kept_xattrs
 from agent.images.tarsafe import OPAQUE_MARKER, WHITEOUT_PREFIX
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
@@ -56,21 +56,6 @@ def _opaque(path: Path) -> bool:
         return False
 
 
-def _kept_xattrs(path: Path) -> tuple[tuple[str, bytes], ...]:
-    try:
-        names = os.listxattr(path, follow_symlinks=False)
-    except OSError:
-        return ()
-    out = []
-    for name in sorted(names):
-        if name.startswith(KEPT_XATTR_PREFIXES):
-            try:
-                out.append((name, os.getxattr(path, name, follow_symlinks=False)))
-            except OSError:
-                continue
-    return tuple(out)
-
-
 def upper_entries(upper: Path) -> list[Entry]:
     """Blocking: the layer entries of an (unmounted) upper dir."""
     paths: list[str] = []
@@ -93,7 +78,7 @@ def upper_entries(upper: Path) -> list[Entry]:
         elif stat.S_ISLNK(st.st_mode):
             entries.append(Entry(rel, "symlink", target=os.readlink(full), **common))
         elif stat.S_ISDIR(st.st_mode):
-            entries.append(Entry(rel, "dir", xattrs=_kept_xattrs(full), **common))
+            entries.append(Entry(rel, "dir", xattrs=kept_xattrs(full), **common))
             if _opaque(full):
                 entries.append(Entry(f"{rel}/{OPAQUE_MARKER}", "file", mode=0o600))
         elif stat.S_ISREG(st.st_mode):
@@ -102,7 +87,7 @@ def upper_entries(upper: Path) -> list[Entry]:
             if first != rel:
                 entries.append(Entry(rel, "hardlink", target=first, **common))
             else:
-                entries.append(Entry(rel, "file", source=full, xattrs=_kept_xattrs(full),
+                entries.append(Entry(rel, "file", source=full, xattrs=kept_xattrs(full),
                                      **common))
         elif stat.S_ISFIFO(st.st_mode):
             entries.append(Entry(rel, "fifo", **common))

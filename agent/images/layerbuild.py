@@ -151,7 +151,7 @@ def entries_from_dir(root: Path) -> list[Entry]:
         if stat.S_ISLNK(st.st_mode):
             entries.append(Entry(rel, "symlink", target=os.readlink(full), **common))
             continue
-        xattrs = _kept_xattrs(full)
+        xattrs = kept_xattrs(full)
         if stat.S_ISDIR(st.st_mode):
             entries.append(Entry(rel, "dir", xattrs=xattrs, **common))
         elif stat.S_ISREG(st.st_mode):
@@ -172,7 +172,7 @@ def _is_device(mode: int) -> bool:
     return stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
 
 
-def _kept_xattrs(path: Path) -> tuple[tuple[str, bytes], ...]:
+def kept_xattrs(path: Path) -> tuple[tuple[str, bytes], ...]:
     try:
         names = os.listxattr(path, follow_symlinks=False)
     except OSError:
