@@ -1,4 +1,4 @@
-"""The agent's own small HTTP server: task logs and exec, for the controller only.
+"""The agent's own small HTTP server: task logs, exec and builds, for the controller only.
 
 The controller presents the secret this agent handed it at registration; nothing else
 is accepted. Containers are found by task (app/name), never by a path from the request.
@@ -14,6 +14,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from agent.build.service import BuildService
+from agent.build_route import BUILD_SERVICE, post_build
 from agent.runtime import logs
 from agent.runtime.container import ContainerState, Runtime
 from agent.runtime.runc import RuncError, RuncTimeout
@@ -28,7 +30,8 @@ def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"code": code, "message": message, "details": {}}, status=status)
 
 
-def build_app(secret: Callable[[], str], locate: Locator, runtime: Runtime) -> web.Application:
+def build_app(secret: Callable[[], str], locate: Locator, runtime: Runtime,
+              builds: BuildService | None = None) -> web.Application:
     @web.middleware
     async def auth(request: web.Request, handler):  # type: ignore[no-untyped-def]
         header = request.headers.get("Authorization", "")
@@ -97,4 +100,7 @@ def build_app(secret: Callable[[], str], locate: Locator, runtime: Runtime) -> w
     app = web.Application(middlewares=[auth], client_max_size=1024 * 1024)
     app.router.add_get("/v1/containers/{app}/{name}/logs", get_logs)
     app.router.add_post("/v1/containers/{app}/{name}/exec", post_exec)
+    if builds is not None:
+        app[BUILD_SERVICE] = builds
+        app.router.add_post("/v1/builds", post_build)
     return app

@@ -18,6 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from agent import launch, rootfs
+from agent.build.service import BuildService
 from agent.context import NodeContext, node_network
 from agent.credentials import JoinError, node_token
 from agent.dns.server import DnsServer
@@ -82,6 +83,10 @@ class NodeAgent:
         puller = ImagePuller(self.images, RegistryOptions.from_auth_file(
             AuthFile(state / "registry-auth.json"), insecure=insecure))
         source = NodeImages(self.images, puller, settings.name, settings.registry)
+        self.builds = BuildService(
+            node=settings.name, store=self.images, images=source, registry=settings.registry,
+            registry_options=puller.options, work_dir=state / "build",
+            cgroup_parent=f"{settings.cgroup_parent}-build", runc_binary=settings.oci_runtime)
         self.ctx = NodeContext(settings.name, self.runtime, self.images, self.network,
                                state / "containers", state / "volumes",
                                settings.cgroup_parent, self._report, source, self.cluster,
@@ -262,7 +267,8 @@ class NodeAgent:
         await self.network.ensure()
         self.dns.set_upstreams(await asyncio.to_thread(read_node_upstreams))
         await self._until_registered(stop)
-        runner = web.AppRunner(build_app(lambda: self._secret, self._locate, self.runtime),
+        runner = web.AppRunner(build_app(lambda: self._secret, self._locate, self.runtime,
+                                         self.builds),
                                access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.address, self.settings.port,

@@ -112,12 +112,17 @@ async def _agent_for(request: web.Request) -> tuple[str, str, Task]:
     if not task.spec.node_name:
         raise ApiError(409, "NotScheduled", f"task {task.metadata.name} is not on a node yet")
     node: Node = await store.get(NODE, task.spec.node_name)
+    url, secret = await agent_endpoint(store, node)
+    return url, secret, task
+
+
+async def agent_endpoint(store: ObjectStore, node: Node) -> tuple[str, str]:
+    """The agent's base URL and the secret it accepts from the controller."""
     kv = await store.kv.get(AGENT_SECRETS_PREFIX + node.metadata.name)
     if not node.status.address or not node.status.agent_port or kv is None:
         raise ApiError(503, "Unavailable",
                        f"node {node.metadata.name} has no agent endpoint registered")
-    url = f"http://{node.status.address}:{node.status.agent_port}"
-    return url, kv.value.decode(), task
+    return f"http://{node.status.address}:{node.status.agent_port}", kv.value.decode()
 
 
 def _agent_path(task: Task, what: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from controller.api import agent_routes, join_routes, network_routes, objects
+from controller.api import agent_routes, build_routes, join_routes, network_routes, objects
 from controller.api.apply_route import apply
 from controller.api.middleware import TOKENS, authenticate, errors
 from controller.api.state import STORE, WATCHES
@@ -41,6 +41,7 @@ def build_app(store: ObjectStore, tokens: TokenStore) -> web.Application:
     r.add_get("/api/v1/version", version)
     r.add_post("/api/v1/apply", apply)
     agent_routes.add_routes(r)
+    build_routes.add_routes(r)
     join_routes.add_routes(r)
     network_routes.add_routes(r)  # before the generic routes, which it narrows
     r.add_get("/api/v1/{kind}", objects.list_or_watch)

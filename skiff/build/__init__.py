@@ -6,6 +6,7 @@ expansion (`scope`), stage selection for `--target` (`stages`), .dockerignore ma
 
 from skiff.build.context import (
     DEFAULT_CONTEXT_LIMIT,
+    MAX_UPLOAD_BYTES,
     ContextEntry,
     ContextListing,
     ContextStream,
@@ -55,6 +56,7 @@ from skiff.build.stages import (
 
 __all__ = [
     "DEFAULT_CONTEXT_LIMIT",
+    "MAX_UPLOAD_BYTES",
     "BuildError",
     "ContextEntry",
     "ContextError",

@@ -31,6 +31,9 @@ from skiff.build.errors import ContextError, ContextTooLarge
 from skiff.build.ignore import IgnoreRules
 
 DEFAULT_CONTEXT_LIMIT = 1 << 30  # 1 GiB, like a generous `docker build` context
+# What an agent accepts as the uploaded tar: the limit is checked on the files' bytes
+# before upload; their tar headers come on top, so the agent's backstop is looser.
+MAX_UPLOAD_BYTES = 2 * DEFAULT_CONTEXT_LIMIT
 CHUNK = 1 << 20
 MAX_DEPTH = 256  # directory nesting; deeper is a runaway tree, not a build context
 _BLOCK = tarfile.BLOCKSIZE

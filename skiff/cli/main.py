@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from skiff import __version__
-from skiff.cli import image_ops, lab, network_cmds, registry_cmds
+from skiff.cli import build_cmd, image_ops, lab, network_cmds, registry_cmds
 from skiff.cli.context import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError
 from skiff.client.api import ApiError
 from skiff.client.config import ConfigError
@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", type=Path)
     image_ops.add_parsers(sub, image_sub)
     registry_cmds.add_parser(sub)
+    build_cmd.add_parser(sub, _client_flags)
 
     p = sub.add_parser("agent", help="run a node agent (as root)")
     p.add_argument("--join", "--server", dest="server", required=True, metavar="URL",
@@ -229,6 +230,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return _run_async(cmd_node, args)
     if cmd == "network":
         return _run_async(network_cmds.cmd_network, args)
+    if cmd == "build":
+        return _run_async(build_cmd.cmd_build, args)
     if cmd == "token":
         return _run_async(_token_create, args)
     if cmd == "logs":

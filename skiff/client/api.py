@@ -135,6 +135,34 @@ class ApiClient:
             body["resourceVersion"] = resource_version
         return await self.request("POST", "/api/v1/apply", body=body)
 
+    async def build(self, options: dict[str, Any], context: AsyncIterator[bytes], *,
+                    image: str | None = None, node: str | None = None
+                    ) -> AsyncIterator[dict[str, Any]]:
+        """Upload a build (the options, then the context tar as it is read) and yield
+        the JSON lines the building agent reports, as they come."""
+        params = {k: v for k, v in (("image", image), ("node", node)) if v}
+        with aiohttp.MultipartWriter("form-data") as body:
+            part = body.append_json(options)
+            part.set_content_disposition("form-data", name="options")
+            part = body.append(context, {"Content-Type": "application/x-tar"})
+            part.set_content_disposition("form-data", name="context", filename="context.tar")
+        try:
+            async with self.session.post(
+                f"{self.server}/api/v1/builds", data=body, params=params,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeout),
+            ) as resp:
+                await self._raise_for(resp)
+                async for line in resp.content:
+                    if line.strip():
+                        try:
+                            yield json.loads(line)
+                        except ValueError:
+                            raise ApiError(0, "BadAnswer", "the build stream carried "
+                                           f"{line[:80]!r}") from None
+        except aiohttp.ClientConnectionError as exc:
+            raise ApiError(0, "Unreachable", f"lost the controller at {self.server} during "
+                           f"the build: {exc}") from None
+
     async def watch(self, kind: Kind, resource_version: int | None = None,
                     **filters: str) -> AsyncIterator[dict[str, Any]]:
         """Events forever: reconnects from the last resourceVersion it saw; on "Expired"
