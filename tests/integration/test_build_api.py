@@ -3,7 +3,8 @@ agent is involved (the whole path, agent included, is tests/e2e/test_lab_build.p
 
 from __future__ import annotations
 
-import aiohttp
+from collections.abc import AsyncIterator
+
 import pytest
 
 from skiff.client.api import ApiClient, ApiError
@@ -15,7 +16,7 @@ from tests.integration.test_join import join_token
 pytestmark = pytest.mark.integration
 
 
-async def _chunks() -> aiohttp.streams.AsyncStreamIterator:  # type: ignore[misc]
+async def _chunks() -> AsyncIterator[bytes]:
     yield b"\0" * 1024
 
 
