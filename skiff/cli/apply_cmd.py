@@ -7,6 +7,7 @@ import json
 
 import yaml
 
+from skiff.cli.apply_builds import build_services
 from skiff.cli.context import EXIT_OK, client
 from skiff.cli.manifest_input import load, warn
 from skiff.manifest import to_compose
@@ -17,7 +18,9 @@ async def cmd_apply(args: argparse.Namespace) -> int:
     result = load(args.file, args.project_name)
     warn(result)
     async with client(args) as api:
-        resp = await api.apply(to_compose(result.app), source=args.file, dry_run=args.dry_run)
+        app = await build_services(api, result.app, progress=args.progress,
+                                   dry_run=args.dry_run, no_cache=args.no_cache)
+        resp = await api.apply(to_compose(app), source=args.file, dry_run=args.dry_run)
     for warning in resp.get("warnings", []):
         if warning not in result.warnings:
             print(f"warning: {warning}")

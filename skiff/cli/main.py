@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     _client_flags(p)
     p.add_argument("--dry-run", action="store_true", help="show what would change")
     p.add_argument("-v", "--verbose", action="store_true", help="list field changes")
+    p.add_argument("--progress", choices=("auto", "plain", "tty"), default="auto",
+                   help="how builds of services with `build:` are shown")
+    p.add_argument("--no-cache", action="store_true",
+                   help="build services with `build:` without the layer cache")
 
     p = sub.add_parser("config", help="validate a compose file and print it normalised")
     _manifest_flags(p)

@@ -128,7 +128,7 @@ def normalize(doc: dict[str, Any], c: Collector, *, base_dir: Path | None,
     if len(raw_services) > MAX_SERVICES:
         c.add(("services",), f"more than {MAX_SERVICES} services in one app")
     ctx = Context(volumes=doc.get("volumes") or {}, networks=doc.get("networks") or {},
-                  base_dir=base_dir, environ=environ)
+                  base_dir=base_dir, environ=environ, app=name)
     services: dict[str, ServiceSpec] = {}
     for svc_name, raw in raw_services.items():
         path = ("services", svc_name)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from skiff.manifest import mounts, placement, ports
+from skiff.manifest import builds, mounts, placement, ports
 from skiff.manifest.convert import (
     Collector,
     command_line,
@@ -23,6 +23,7 @@ from skiff.manifest.errors import KeyPath, quote
 from skiff.manifest.services_extra import capability, restart_policy, stop_signal
 from skiff.manifest.units import format_duration, parse_bytes, parse_duration
 from skiff.models.appspec import (
+    BuildSpec,
     Deploy,
     Mount,
     PortMapping,
@@ -48,6 +49,7 @@ class Context:
     networks: Mapping[str, Any]  # top-level networks, as written
     base_dir: Path | None  # the manifest's folder; None for documents from the API
     environ: Mapping[str, str] | None  # for bare environment entries ("- HOME")
+    app: str = ""  # the app's name: a built image without `image:` is <app>-<service>
 
 
 def _limits(raw: dict[str, Any], path: KeyPath, c: Collector) -> ResourceLimits | None:
@@ -197,18 +199,51 @@ def _capabilities(raw: dict[str, Any], key: str, path: KeyPath, c: Collector) ->
     return out
 
 
+def _image(name: str, raw: dict[str, Any], path: KeyPath, c: Collector, ctx: Context,
+           build: BuildSpec | None) -> str:
+    if "image" in raw:
+        if not raw["image"].strip():
+            c.add((*path, "image"), "image must not be empty")
+        return str(raw["image"]).strip()
+    if "build" not in raw:
+        c.add(path, "a service needs `image`, or `build` to make one")
+        return ""
+    # compose v2's name for a built image without `image:`: <project>-<service>.
+    return f"{ctx.app}-{name}".lower()
+
+
+def _build(raw: dict[str, Any], path: KeyPath, c: Collector,
+           ctx: Context) -> BuildSpec | None:
+    value = raw.get("build")
+    if value is None:
+        return None
+    where = (*path, "build")
+    entry = {"context": value} if isinstance(value, str) else value
+    context = c.attempt((*where, "context") if "context" in entry else where,
+                        lambda: builds.resolve_context(entry.get("context", "."), ctx.base_dir))
+    dockerfile = c.attempt((*where, "dockerfile"),
+                           lambda: builds.check_dockerfile(entry.get("dockerfile")))
+    args = c.read(entry, "args", where, lambda v: string_map(
+        v, ctx.environ, from_environment=True), {})
+    target = entry.get("target") or None
+    if context is None or dockerfile is None:
+        return None
+    return BuildSpec(context=context, dockerfile=dockerfile, args=args, target=target)
+
+
 def service_spec(name: str, raw: dict[str, Any], path: KeyPath, c: Collector,
                  ctx: Context) -> ServiceSpec:
     def flag(key: str) -> bool:
         return c.read(raw, key, path, to_bool, False)
 
-    if not raw["image"].strip():
-        c.add((*path, "image"), "image must not be empty")
+    build = _build(raw, path, c, ctx)
+    image = _image(name, raw, path, c, ctx, build)
     restart, max_retries = _restart(raw, path, c)
     grace = c.read(raw, "stop_grace_period", path,
                    lambda v: format_duration(parse_duration(v)), None)
     return ServiceSpec(
-        image=raw["image"].strip(),
+        image=image,
+        build=build,
         command=c.read(raw, "command", path, command_line, None),
         entrypoint=c.read(raw, "entrypoint", path, command_line, None),
         environment=c.read(raw, "environment", path, lambda v: string_map(

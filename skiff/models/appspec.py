@@ -138,6 +138,16 @@ class Deploy:
 
 
 @dataclass(frozen=True)
+class BuildSpec:
+    """compose's `build:`: what `skiff apply` builds (on the cluster) before deploying."""
+
+    context: str  # absolute once normalised: the folder on the CLI's machine
+    dockerfile: str = "Dockerfile"  # relative to the context
+    args: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     """Desired state of one service, as compose describes it."""
 
@@ -162,6 +172,7 @@ class ServiceSpec:
     privileged: bool = False
     read_only: bool = False
     init: bool = False
+    build: BuildSpec | None = None
 
     @property
     def replicas(self) -> int:
@@ -181,6 +192,10 @@ class ServiceSpec:
         for key in ("replicas", "labels", "mode", "placement"):
             deploy.pop(key, None)
         data["deploy"] = deploy
+        # The recipe does not shape the container, the image it made does: `skiff apply`
+        # pins `image` to the built digest, so a rebuild that changed anything changes
+        # the hash through `image`, and moving the build context changes nothing.
+        data.pop("build", None)
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

@@ -114,3 +114,11 @@ def test_plain_progress_prints_each_event_and_status() -> None:
     progress.event(BuildEvent("cached"))
     assert out.getvalue().splitlines() == [
         "=> building on node n1", "[#0] STEP 2/3: RUN x", "  hello", "  ---> CACHED"]
+
+
+def test_apply_pins_a_built_image_to_its_digest() -> None:
+    from skiff.cli.apply_builds import pinned
+    digest = "sha256:" + "b" * 64
+    assert pinned("shop-web", digest) == f"shop-web:latest@{digest}"
+    assert pinned("reg:5000/shop/web:2", digest) == f"reg:5000/shop/web:2@{digest}"
+    assert pinned("reg:5000/web", digest) == f"reg:5000/web:latest@{digest}"

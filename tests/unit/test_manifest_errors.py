@@ -179,7 +179,7 @@ BAD_DOCUMENTS = [
     ("name: app\nservices: {}\n", "2:11 services", "needs at least one entry"),
     ("name: app\nservices:\n", "2:10 services", "expected a mapping, got null"),
     ("name: app\nservices: {web: {command: x}}\n", "2:17 services.web",
-     'missing required key "image"'),
+     "a service needs `image`, or `build` to make one"),
     ("name: app\nservices: {web: {image: 5}}\n", "2:25 services.web.image",
      "expected a string, got 5"),
     ("name: app\nservices: {web: {image: x}}\nsecrets: {}\n", "3:1 secrets",
