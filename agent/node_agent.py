@@ -24,6 +24,8 @@ from agent.credentials import JoinError, node_token
 from agent.dns.server import DnsServer
 from agent.dns.upstream import read_node_upstreams
 from agent.http import build_app
+from agent.images.gc import ImageGC
+from agent.images.gc_plan import GcPolicy
 from agent.images.node_images import NodeImages
 from agent.images.registry.credentials import AuthFile
 from agent.images.registry.options import RegistryOptions
@@ -87,6 +89,9 @@ class NodeAgent:
             node=settings.name, store=self.images, images=source, registry=settings.registry,
             registry_options=puller.options, work_dir=state / "build",
             cgroup_parent=f"{settings.cgroup_parent}-build", runc_binary=settings.oci_runtime)
+        self.image_gc = ImageGC(self.images, self._images_in_use,
+                                GcPolicy(unused_for=settings.image_gc_unused_for),
+                                interval=settings.image_gc_interval)
         self.ctx = NodeContext(settings.name, self.runtime, self.images, self.network,
                                state / "containers", state / "volumes",
                                settings.cgroup_parent, self._report, source, self.cluster,
@@ -98,6 +103,12 @@ class NodeAgent:
         self._wake = asyncio.Event()
         self._synced = False
         self._secret = ""
+
+    def _images_in_use(self) -> set[str]:
+        """What the image GC must keep: the images of every task bound here, and of
+        every runner still here (a task being stopped)."""
+        tasks = [*self.tasks.values(), *(r.task for r in self.runners.values())]
+        return {t.spec.container.image for t in tasks}
 
     # -- talking to the controller -------------------------------------------------------
 
@@ -279,6 +290,8 @@ class NodeAgent:
         loops = [asyncio.create_task(c) for c in (
             self._heartbeat(), self._follow(), self._resync(), self._sync_loop(),
             self.cluster.run())]
+        if self.settings.image_gc_unused_for > 0:
+            loops.append(asyncio.create_task(self.image_gc.run_forever()))
         try:
             await stop.wait()
         finally:

@@ -35,6 +35,10 @@ class AgentSettings:
     # (crun 1.8 refuses hybrid hierarchies, which Debian 12 hosts often have).
     oci_runtime: str = "runc"
     heartbeat_seconds: float = 5.0
+    # Image GC (agent/images/gc_plan.py): pulled images no task used for this long are
+    # removed; 0 turns it off.
+    image_gc_unused_for: float = 3600.0
+    image_gc_interval: float = 300.0
     resync_seconds: float = 30.0
 
     @property

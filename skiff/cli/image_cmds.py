@@ -58,4 +58,5 @@ def agent_settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
                          nft_table=args.bridge, netns_prefix=f"{args.bridge}-",
                          cgroup_parent=f"skiff/{name}", oci_runtime=args.runtime,
                          ifprefix=args.ifprefix, vxlan_port=args.vxlan_port,
-                         dns_port=args.dns_port, registry=args.registry)
+                         dns_port=args.dns_port, registry=args.registry,
+                         image_gc_unused_for=args.image_gc_unused_for)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from skiff import __version__
-from skiff.cli import build_cmd, image_ops, lab, network_cmds, registry_cmds
+from skiff.cli import build_cmd, builder_cmds, image_ops, lab, network_cmds, registry_cmds
 from skiff.cli.context import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError
 from skiff.client.api import ApiError
 from skiff.client.config import ConfigError
@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     image_ops.add_parsers(sub, image_sub)
     registry_cmds.add_parser(sub)
     build_cmd.add_parser(sub, _client_flags)
+    builder_cmds.add_parser(sub)
 
     p = sub.add_parser("agent", help="run a node agent (as root)")
     p.add_argument("--join", "--server", dest="server", required=True, metavar="URL",
@@ -139,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the cluster registry (plain HTTP): bare image names not on this "
                         "node are pulled from there")
     p.add_argument("--runtime", default="runc", help="OCI runtime binary (runc, crun)")
+    p.add_argument("--image-gc-unused-for", type=float, default=3600.0, metavar="SECONDS",
+                   help="remove pulled images no task here used for this long (0: never)")
 
     p = sub.add_parser("node", help="the cluster's nodes")
     node_sub = p.add_subparsers(dest="node_command", metavar="COMMAND")
@@ -236,6 +239,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return _run_async(network_cmds.cmd_network, args)
     if cmd == "build":
         return _run_async(build_cmd.cmd_build, args)
+    if cmd == "builder":
+        return builder_cmds.cmd_builder(args)
     if cmd == "token":
         return _run_async(_token_create, args)
     if cmd == "logs":
