@@ -20,15 +20,19 @@ Layers live in their own blobs dir rather than the store's blobs/, because the s
 collects blobs no tagged image references, and a cache entry must survive the gc that
 follows `skiff rmi`. An entry whose blob went missing anyway is a miss. Entries are
 written atomically, so concurrent builds (other processes included) share them safely.
-Nothing prunes the cache yet.
+
+`skiff builder prune` (`prune`) removes entries, all or those unused for a while (a hit
+touches its entry), then the blobs no remaining entry references.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,8 +119,9 @@ class BuildCache:
     def get(self, key: str, blob_exists: Any = None) -> CacheEntry | None:
         """The entry for `key`, if any and if its layer blob is still here (in the cache's
         blobs, or wherever `blob_exists(digest)` finds it)."""
+        path = self._entry_path(key)
         try:
-            entry = CacheEntry.from_json(json.loads(self._entry_path(key).read_bytes()))
+            entry = CacheEntry.from_json(json.loads(path.read_bytes()))
         except (OSError, ValueError, KeyError, TypeError):
             return None  # missing, or torn by a crash: rebuild the step
         if entry.layer is not None:
@@ -124,6 +129,8 @@ class BuildCache:
             if not self.blob_path(digest).is_file() and not (
                     blob_exists is not None and blob_exists(digest)):
                 return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # last used: what `prune --until` goes by
         return entry
 
     def put(self, key: str, entry: CacheEntry) -> None:
@@ -137,3 +144,51 @@ class BuildCache:
         else:
             os.replace(tmp, final)
         return final
+
+    def prune(self, unused_for: float | None = None, now: float | None = None) -> PruneResult:
+        """Remove entries unused for `unused_for` seconds (all if None), then every
+        cache blob no remaining entry references. Meant for when no build runs on the
+        store: a build racing it loses hits (an entry whose blob went is a miss) and at
+        worst fails, to be run again."""
+        now = time.time() if now is None else now
+        entries = removed = freed = 0
+        keep: set[str] = set()
+        for path in sorted(self.entries.glob("*.json")):
+            entries += 1
+            kept = self._kept_layer(path, now - unused_for) if unused_for is not None \
+                else None
+            if kept is not None:
+                keep.update(kept)
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                freed += path.stat().st_size
+                path.unlink()
+                removed += 1
+        blobs = 0
+        for blob in self.blobs.iterdir():
+            if blob.name in keep:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                freed += blob.stat().st_size
+                blob.unlink()
+                blobs += 1
+        return PruneResult(removed, entries - removed, blobs, freed)
+
+    @staticmethod
+    def _kept_layer(path: Path, cutoff: float) -> set[str] | None:
+        """The blob names a recent, readable entry needs; None if it is to go."""
+        try:
+            if path.stat().st_mtime < cutoff:
+                return None
+            entry = CacheEntry.from_json(json.loads(path.read_bytes()))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # unreadable: a miss anyway
+        return {digest_hex(entry.layer.descriptor.digest)} if entry.layer else set()
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    entries_removed: int
+    entries_kept: int
+    blobs_removed: int
+    bytes_freed: int
