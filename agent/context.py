@@ -12,6 +12,7 @@ from agent.netsync import ClusterNetworks
 from agent.network.node import NodeNetwork
 from agent.runtime.container import Runtime
 from agent.settings import AgentSettings
+from agent.volume_sync import NodeVolumes
 from skiff.models.objects import Task, TaskStatus
 
 Reporter = Callable[[Task, TaskStatus], Awaitable[None]]
@@ -32,6 +33,9 @@ class NodeContext:
     # the single-bridge path), whose containers all go on the node's own bridge.
     cluster: ClusterNetworks | None = None
     vtep: str = ""  # this node's address: where other nodes send its overlay traffic
+    # Named volumes' folders and their Volume objects; None: folders only, unreported
+    # (tests of a lone agent).
+    volumes: NodeVolumes | None = None
 
     def container_dir(self, cid: str) -> Path:
         return self.containers_dir / cid

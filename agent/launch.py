@@ -70,7 +70,11 @@ class Paths:
     netns_path: str | None
     hosts_file: Path | None
     resolv_file: Path | None
-    volumes_dir: Path  # named volumes live in <volumes_dir>/<name>
+    volumes_dir: Path  # named volumes live in <volumes_dir>/<name>/_data
+
+
+def _target_hash(target: str) -> str:
+    return hashlib.sha256(target.encode()).hexdigest()[:8]
 
 
 def mounts(spec: ServiceSpec, volumes_dir: Path, container: str, app: str
@@ -86,14 +90,13 @@ def mounts(spec: ServiceSpec, volumes_dir: Path, container: str, app: str
                 raise LaunchError(f"bind mount {m.target} has no source")
             out.append(MountRequest("bind", m.target, m.source, m.read_only))
         else:
-            # Named volumes are directories on this node named like compose's
-            # <app>_<volume> (the volumes issue adds drivers, copy-up and pinning);
-            # anonymous ones belong to their container.
+            # A named volume is its folder on this node (agent/mounts.py), by its cluster
+            # name; an anonymous one belongs to its container.
             if m.source:
-                name = f"{app}_{m.source}"
+                source = volumes_dir / m.source / "_data"
             else:
-                name = f"anon-{container}-{hashlib.sha256(m.target.encode()).hexdigest()[:8]}"
-            out.append(MountRequest("bind", m.target, str(volumes_dir / name), m.read_only))
+                source = volumes_dir / f"anon-{container}-{_target_hash(m.target)}"
+            out.append(MountRequest("bind", m.target, str(source), m.read_only))
     return out
 
 

@@ -36,6 +36,7 @@ from agent.network.mesh import RoutingMesh
 from agent.runtime.container import Runtime
 from agent.settings import AgentSettings
 from agent.taskrunner import TaskRunner
+from agent.volume_sync import NodeVolumes
 from skiff.client.api import ApiClient, ApiError
 from skiff.models.codec import decode, encode
 from skiff.models.kinds import TASK
@@ -89,13 +90,14 @@ class NodeAgent:
             node=settings.name, store=self.images, images=source, registry=settings.registry,
             registry_options=puller.options, work_dir=state / "build",
             cgroup_parent=f"{settings.cgroup_parent}-build", runc_binary=settings.oci_runtime)
+        self.volumes = NodeVolumes(lambda: self.api, settings.name, state / "volumes")
         self.image_gc = ImageGC(self.images, self._images_in_use,
                                 GcPolicy(unused_for=settings.image_gc_unused_for),
                                 interval=settings.image_gc_interval)
         self.ctx = NodeContext(settings.name, self.runtime, self.images, self.network,
                                state / "containers", state / "volumes",
                                settings.cgroup_parent, self._report, source, self.cluster,
-                               settings.address)
+                               settings.address, self.volumes)
         self.tasks: dict[TaskKey, Task] = {}
         self.runners: dict[TaskKey, TaskRunner] = {}
         self._runner_tasks: set[asyncio.Task[None]] = set()
@@ -289,7 +291,7 @@ class NodeAgent:
                  self.settings.port)
         loops = [asyncio.create_task(c) for c in (
             self._heartbeat(), self._follow(), self._resync(), self._sync_loop(),
-            self.cluster.run())]
+            self.cluster.run(), self.volumes.run())]
         if self.settings.image_gc_unused_for > 0:
             loops.append(asyncio.create_task(self.image_gc.run_forever()))
         try:

@@ -23,12 +23,14 @@ from agent.images.errors import ImageError
 from agent.images.models import Image
 from agent.images.registry.progress import BlobEvent
 from agent.images.unpack import lower_dirs
+from agent.mounts import MountSetupError, check_bind_source, ensure_volume, fill_volume
 from agent.netsync import local_address
 from agent.network import NetworkError, host_resolv_conf, hosts_file, resolv_conf
 from agent.network.files import cluster_resolv_conf
 from agent.restart import RESET_AFTER, decide
 from agent.runtime.container import ContainerStartError, ContainerState
 from agent.runtime.request import RequestError
+from skiff.models.appspec import ServiceSpec
 from skiff.models.objects import Task
 
 log = logging.getLogger(__name__)
@@ -146,11 +148,7 @@ class TaskRunner:
             ip, addresses, nameserver = await self._attach(hostname)
             await asyncio.to_thread(self._write_etc, hostname, ip, nameserver)
             await asyncio.to_thread((self.dir / "exit.json").unlink, missing_ok=True)
-            for mount in launch.mounts(spec, self.ctx.volumes_dir, self.cid,
-                                       self.task.metadata.app or ""):
-                if mount.type == "bind" and mount.source.startswith(str(self.ctx.volumes_dir)):
-                    await asyncio.to_thread(Path(mount.source).mkdir, parents=True,
-                                            exist_ok=True)
+            await self._prepare_mounts(spec, root)
             request = launch.request(self.task, image.config, launch.Paths(
                 bundle_dir=self.dir / "bundle", rootfs=root,
                 netns_path=str(self.ctx.network.netns_path(self.cid)),
@@ -159,7 +157,7 @@ class TaskRunner:
             pid = await self.ctx.runtime.create_and_start(request, self.log_path,
                                                           self.dir / "exit.json")
         except (PrepareError, launch.LaunchError, ImageError, NetworkError, RequestError,
-                rootfs.RootfsError, ContainerStartError, OSError) as exc:
+                rootfs.RootfsError, ContainerStartError, MountSetupError, OSError) as exc:
             await self._report(state="failed", message=str(exc), exit_code=None,
                                finished_at=now())
             return False
@@ -167,6 +165,27 @@ class TaskRunner:
                            ip=ip, networks=addresses, pid=pid or None, started_at=now(),
                            finished_at=None, exit_code=None, oom_killed=False)
         return True
+
+    async def _prepare_mounts(self, spec: ServiceSpec, root: Path) -> None:
+        """Named volumes made and claimed for this node (filled from the image once,
+        unless nocopy), bind sources checked, anonymous volumes' folders made."""
+        volumes_dir = self.ctx.volumes_dir
+        for m in spec.volumes:
+            if m.type == "volume" and m.source:
+                if self.ctx.volumes is not None:
+                    await self.ctx.volumes.claim(m.source)
+                else:
+                    await asyncio.to_thread(ensure_volume, volumes_dir, m.source)
+                if not (m.volume and m.volume.nocopy):
+                    await asyncio.to_thread(fill_volume, volumes_dir, m.source, root,
+                                            m.target)
+            elif m.type == "bind" and m.source:
+                create = bool(m.bind and m.bind.create_host_path)
+                await asyncio.to_thread(check_bind_source, m.source, create, self.ctx.node)
+        for mount in launch.mounts(spec, volumes_dir, self.cid, self.task.metadata.app or ""):
+            if mount.type == "bind" and mount.source.startswith(f"{volumes_dir}/anon-"):
+                await asyncio.to_thread(Path(mount.source).mkdir, parents=True,
+                                        exist_ok=True)
 
     async def _image(self, ref: str) -> Image:
         """The image from this node's store, or pulled, with the pull's progress in the

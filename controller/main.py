@@ -36,6 +36,8 @@ class ControllerSettings:
     leader_ttl: int = 10
     node_grace: float = 10.0  # seconds without a heartbeat before a node is Down
     scheduler: str = "default"  # or "round-robin", the benchmark's baseline
+    # Host folders bind mounts may come from; empty: any (sensitive ones draw a warning).
+    allowed_bind_prefixes: tuple[str, ...] = ()
 
     @property
     def token_file(self) -> Path:
@@ -61,7 +63,8 @@ async def serve(settings: ControllerSettings, stop: asyncio.Event) -> None:
                             settings.client_config)
         log.info("wrote CLI config to %s", path)
 
-    runner = web.AppRunner(build_app(store, tokens), access_log=None)
+    runner = web.AppRunner(build_app(store, tokens, settings.allowed_bind_prefixes),
+                           access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.listen_host, settings.listen_port, reuse_address=True)
     await site.start()

@@ -13,7 +13,7 @@ from controller.reconcilers.nodes import NodeLifecycle
 from controller.reconcilers.services import ServiceReconciler
 from controller.scheduler.loop import BinderLoop
 from controller.store.objects import ObjectStore
-from skiff.models.kinds import APP, ENDPOINTS, NETWORK, NODE, SERVICE, TASK
+from skiff.models.kinds import APP, ENDPOINTS, NETWORK, NODE, SERVICE, TASK, VOLUME
 
 
 async def run_reconcilers(store: ObjectStore, node_grace: float = DEFAULT_GRACE_SECONDS,
@@ -21,11 +21,12 @@ async def run_reconcilers(store: ObjectStore, node_grace: float = DEFAULT_GRACE_
     apps, services = Informer(store, APP), Informer(store, SERVICE)
     tasks, nodes = Informer(store, TASK), Informer(store, NODE)
     networks, endpoints = Informer(store, NETWORK), Informer(store, ENDPOINTS)
-    informers = (apps, services, tasks, nodes, networks, endpoints)
+    volumes = Informer(store, VOLUME)
+    informers = (apps, services, tasks, nodes, networks, endpoints, volumes)
     loops = (
-        AppReconciler(store, apps, services, networks, tasks),
+        AppReconciler(store, apps, services, networks, tasks, volumes),
         ServiceReconciler(store, services, tasks, nodes),
-        BinderLoop(store, tasks, nodes, strategy=scheduler),
+        BinderLoop(store, tasks, nodes, strategy=scheduler, volumes=volumes),
         NodeLifecycle(store, nodes, tasks, grace=node_grace),
         NetworkReconciler(store, networks, nodes),
         EndpointsReconciler(store, services, tasks, nodes, endpoints),

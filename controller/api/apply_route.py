@@ -10,12 +10,14 @@ from aiohttp import web
 from controller.api.authz import authorize
 from controller.api.body import read_json
 from controller.api.errors import bad_request, invalid
-from controller.api.network_checks import check_app
-from controller.api.state import STORE
+from controller.api.network_checks import check_app, refusal
+from controller.api.state import BIND_PREFIXES, STORE
+from controller.api.volume_checks import volume_problems
 from controller.apply import apply_app
 from controller.auth.policy import Access
 from skiff.manifest import ManifestError, load_document
 from skiff.models.codec import encode
+from skiff.models.kinds import VOLUME
 
 
 async def apply(request: web.Request) -> web.Response:
@@ -38,6 +40,11 @@ async def apply(request: web.Request) -> web.Response:
     # Clashes with other apps and networks are refused before anything is written (a
     # dry run says so too); only the App is ever written, so a refusal leaves no trace.
     await check_app(request.app[STORE], loaded.app, source)
+    stored_volumes, _ = await request.app[STORE].list(VOLUME)
+    refused, volume_warnings = volume_problems(
+        loaded.app, {v.metadata.name for v in stored_volumes}, request.app[BIND_PREFIXES])
+    if refused:
+        raise refusal(refused, source)
     result = await apply_app(request.app[STORE], loaded.app, dry_run=dry_run,
                              resource_version=expect)
     out: dict[str, Any] = {
@@ -46,6 +53,6 @@ async def apply(request: web.Request) -> web.Response:
         "app": encode(result.app),
         "services": [encode(s) for s in result.services],
         "otherChanges": result.other_changes,
-        "warnings": loaded.warnings,
+        "warnings": loaded.warnings + volume_warnings,
     }
     return web.json_response(out)

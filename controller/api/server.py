@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from controller.api import agent_routes, build_routes, join_routes, network_routes, objects
+from controller.api import (
+    agent_routes,
+    build_routes,
+    join_routes,
+    network_routes,
+    objects,
+    volume_routes,
+)
 from controller.api.apply_route import apply
 from controller.api.middleware import TOKENS, authenticate, errors
-from controller.api.state import STORE, WATCHES
+from controller.api.state import BIND_PREFIXES, STORE, WATCHES
 from controller.auth.tokens import TokenStore
 from controller.store.objects import ObjectStore
 from skiff import __version__
@@ -30,10 +37,12 @@ async def _end_watches(app: web.Application) -> None:
         task.cancel()
 
 
-def build_app(store: ObjectStore, tokens: TokenStore) -> web.Application:
+def build_app(store: ObjectStore, tokens: TokenStore,
+              allowed_bind_prefixes: tuple[str, ...] = ()) -> web.Application:
     app = web.Application(middlewares=[errors, authenticate], client_max_size=MAX_BODY_BYTES)
     app[STORE] = store
     app[TOKENS] = tokens
+    app[BIND_PREFIXES] = tuple(allowed_bind_prefixes)
     app[WATCHES] = set()
     app.on_shutdown.append(_end_watches)
     r = app.router
@@ -44,6 +53,7 @@ def build_app(store: ObjectStore, tokens: TokenStore) -> web.Application:
     build_routes.add_routes(r)
     join_routes.add_routes(r)
     network_routes.add_routes(r)  # before the generic routes, which it narrows
+    volume_routes.add_routes(r)  # likewise
     r.add_get("/api/v1/{kind}", objects.list_or_watch)
     for pattern in ("/api/v1/{kind}/{name}", "/api/v1/{kind}/{app}/{name}"):
         r.add_get(pattern, objects.get_object)

@@ -5,6 +5,8 @@
   watch must filter on its own node), report those tasks' status, register and
   heartbeat its own Node, hand over its own agent secret, and read (get, list, watch)
   every Network and Endpoints: its overlay, DNS and routing mesh span the cluster.
+  It reads every Volume, and reports status of (and, once `skiff volume rm` asked,
+  deletes) the volumes that live on it or that it is first to make.
   Nothing else: no apps, no services, no other node's tasks.
 - ``join``: exchange itself for a node's credentials, nothing more.
 """
@@ -46,6 +48,9 @@ def allowed(principal: Principal, access: Access) -> bool:
         return access.verb in ("get", "create", "status", "secret") and access.name == me
     if access.kind in _CLUSTER_READABLE:
         return access.verb in ("get", "list", "watch")
+    if access.kind == "Volume":
+        return access.verb in ("get", "list", "watch") or (
+            access.verb in ("status", "delete") and access.node == me)
     return False
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from skiff.models.appspec import ServiceNetwork
+from skiff.models.appspec import Mount, ServiceNetwork
 from skiff.models.objects import App, ObjectMeta, Service
 
 
@@ -45,10 +45,23 @@ def cluster_networks(app: App, networks: dict[str, ServiceNetwork]
     return dict(sorted(out.items()))
 
 
+def cluster_volume_mounts(app: App, mounts: list[Mount]) -> list[Mount]:
+    """A service's mounts with each named volume's compose key replaced by the volume's
+    cluster name (``data`` → ``todo_data``), so a task says exactly which Volume it
+    mounts, whatever app it runs in."""
+    out = []
+    for m in mounts:
+        declared = app.spec.volumes.get(m.source or "") if m.type == "volume" else None
+        out.append(dataclasses.replace(m, source=declared.name) if declared else m)
+    return out
+
+
 def desired_service(app: App, name: str) -> Service:
     spec = app.spec.services[name]
     if spec.networks:
         spec = dataclasses.replace(spec, networks=cluster_networks(app, spec.networks))
+    if spec.volumes:
+        spec = dataclasses.replace(spec, volumes=cluster_volume_mounts(app, spec.volumes))
     return Service(
         metadata=ObjectMeta(name=name, app=app.metadata.name, owner_uid=app.metadata.uid,
                             labels={"skiff.app": app.metadata.name}),

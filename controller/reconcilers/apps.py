@@ -1,5 +1,5 @@
-"""Keeps each app's Networks and Service objects equal to its spec, and its status summary
-current."""
+"""Keeps each app's Networks and Service objects equal to its spec, makes its Volumes, and
+keeps its status summary current."""
 
 from __future__ import annotations
 
@@ -10,26 +10,31 @@ from typing import Any
 
 from controller.reconcilers.app_networks import desired_networks, plan_networks
 from controller.reconcilers.app_plan import plan_app
+from controller.reconcilers.app_volumes import VolumePlan, desired_volumes, plan_volumes
 from controller.reconcilers.informer import EventType, Informer
 from controller.reconcilers.runner import Reconciler
 from controller.reconcilers.status import app_status
-from controller.store.errors import NotFound
+from controller.store.errors import AlreadyExists, Conflict, NotFound
 from controller.store.objects import ObjectStore
 from skiff.models.kinds import NETWORK, SERVICE
-from skiff.models.objects import App, Network, Service, Task
+from skiff.models.objects import App, Network, Service, Task, Volume
 
 
 class AppReconciler(Reconciler):
     name = "apps"
 
     def __init__(self, store: ObjectStore, apps: Informer, services: Informer,
-                 networks: Informer, tasks: Informer) -> None:
+                 networks: Informer, tasks: Informer, volumes: Informer | None = None
+                 ) -> None:
         super().__init__()
         self.store = store
         self.apps = apps
         self.services = services
         self.networks = networks
         self.tasks = tasks
+        self.volumes = volumes
+        if volumes is not None:
+            volumes.add_handler(self._volume_event)
         services.add_index("app", lambda s: s.metadata.app)
         networks.add_index("app", lambda n: n.metadata.app)
         apps.add_handler(lambda _t, app: self.enqueue(app.metadata.name))
@@ -40,6 +45,12 @@ class AppReconciler(Reconciler):
     def _network_event(self, _event: EventType, net: Network) -> None:
         if net.metadata.app:
             self.enqueue_soon(net.metadata.app)
+
+    def _volume_event(self, event: EventType, vol: Volume) -> None:
+        # An app's volume removed (`skiff volume rm`) is made again, empty, while the app
+        # still wants it.
+        if event == "DELETED" and vol.metadata.app:
+            self.enqueue_soon(vol.metadata.app)
 
     def _task_event(self, event: EventType, task: Task) -> None:
         # A network its app no longer wants waits for the last task on it to go.
@@ -82,11 +93,28 @@ class AppReconciler(Reconciler):
                 have[name] = net
         return have
 
+    def _app_volumes(self, app: App | None) -> dict[str, Volume]:
+        assert self.volumes is not None
+        out = {}
+        for name in desired_volumes(app) if app is not None else ():
+            vol = self.volumes.get(name)
+            if vol is not None:
+                out[name] = vol
+        return out
+
     async def reconcile(self, key: Any) -> None:
         app: App | None = self.apps.get(key)
         services: list[Service] = self.services.by_index("app", key)
         networks = plan_networks(key, app, self._app_networks(key, app), self._in_use())
         plan = plan_app(app, services)
+        volumes = plan_volumes(key, app, self._app_volumes(app)) \
+            if self.volumes is not None else VolumePlan()
+        for vol in volumes.create:
+            with contextlib.suppress(AlreadyExists):  # made meanwhile: used as it is
+                await self.store.create(vol)
+        for vol in volumes.update:
+            with contextlib.suppress(Conflict, NotFound):  # changed meanwhile: next round
+                await self.store.update(vol)
         # Networks first: a service's tasks should find the networks they join.
         for net in networks.create:
             await self.store.create(net)
@@ -104,7 +132,7 @@ class AppReconciler(Reconciler):
             with contextlib.suppress(NotFound):
                 await self.store.delete(NETWORK, net.metadata.name,
                                         resource_version=net.metadata.resource_version)
-        if app is None or not plan.empty or not networks.empty:
+        if app is None or not plan.empty or not networks.empty or not volumes.empty:
             return  # the writes above come back as events and finish the job
         status = app_status(app.metadata.generation, services)
         if status != app.status:

@@ -46,7 +46,8 @@ class BinderLoop(Reconciler):
     name = "scheduler"
 
     def __init__(self, store: ObjectStore, tasks: Informer, nodes: Informer,
-                 plugins: Sequence[Plugin] | None = None, strategy: str = "default") -> None:
+                 plugins: Sequence[Plugin] | None = None, strategy: str = "default",
+                 volumes: Informer | None = None) -> None:
         if strategy not in ("default", "round-robin"):
             raise ValueError(f"unknown scheduler {strategy!r} (default, round-robin)")
         self.strategy = strategy
@@ -55,9 +56,12 @@ class BinderLoop(Reconciler):
         self.store = store
         self.tasks = tasks
         self.nodes = nodes
+        self.volumes = volumes
         self.plugins = list(plugins) if plugins is not None else registry.build()
         tasks.add_handler(self._on_task)
         nodes.add_handler(lambda _t, _n: self.enqueue_soon(_KEY))
+        if volumes is not None:
+            volumes.add_handler(lambda _t, _v: self.enqueue_soon(_KEY))
 
     def _on_task(self, event: str, task: Task) -> None:
         # An unbound task wants a node; a deleted or ended one may have freed room.
@@ -80,7 +84,8 @@ class BinderLoop(Reconciler):
             return
         nodes = self.nodes.items()
         state = await asyncio.to_thread(SchedulingState.build, nodes, tasks,
-                                        volume_homes(tasks))
+                                        volume_homes(tasks, self.volumes.items()
+                                                     if self.volumes else ()))
         # A pass costs tasks x nodes: slices of it run off the event loop, so heartbeats
         # and API calls are served meanwhile; the state carries placements across slices.
         for start in range(0, len(pending), PASS_SIZE):

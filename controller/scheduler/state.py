@@ -12,8 +12,8 @@ from collections.abc import Iterable
 
 from skiff.models.objects import Node, Task
 
-# (app, volume key in the manifest) → the node that holds the volume.
-VolumeNodes = dict[tuple[str, str], str]
+# Volume (its cluster name, as task mounts name it) → the node that holds it.
+VolumeNodes = dict[str, str]
 LabelValues = tuple[str | None, ...]
 
 
@@ -74,7 +74,7 @@ class SchedulingState:
         self._add(task, node)
         self._groups.clear()
         for volume in named_volumes(task):
-            self.volume_nodes.setdefault((task.metadata.app or "", volume), node)
+            self.volume_nodes.setdefault(volume, node)
 
     def tasks_on(self, node: str) -> list[Task]:
         return list(self._tasks.get(node, ()))

@@ -9,6 +9,7 @@
 | ``/skiff/tokens/{id}``           | API token record (hash, role, name)       |
 | ``/skiff/leader``                | identity of the leading controller, lease |
 | ``/skiff/ipam/networks``         | subnet and VNI claimed by each network    |
+| ``/skiff/volumes/{name}``        | Volume (not namespaced)                   |
 
 Values of object keys are the object's JSON (skiff.models.codec) without
 ``metadata.resourceVersion``: that is the key's mod_revision. The app segment comes

@@ -7,7 +7,7 @@ from typing import Any
 
 from skiff.cli.output import age
 from skiff.manifest.networks import requested_subnet
-from skiff.models.objects import App, Endpoints, Network, Node, Service, Task
+from skiff.models.objects import App, Endpoints, Network, Node, Service, Task, Volume
 
 
 def _ports(svc: Service | Endpoints) -> str:
@@ -114,6 +114,19 @@ ENDPOINTS_WIDE: Columns = [
      or "-"),
 ]
 
+VOLUME_COLUMNS: Columns = [
+    ("DRIVER", lambda v: v.spec.driver),
+    ("VOLUME NAME", lambda v: v.metadata.name),
+    ("NODE", lambda v: v.spec.node or "-"),
+    ("APP", lambda v: v.metadata.app or "-"),
+    ("STATE", lambda v: "removing" if v.spec.deleting else
+     ("ready" if v.status.ready else "not made yet")),
+]
+VOLUME_WIDE: Columns = [
+    ("MOUNTPOINT", lambda v: v.status.mountpoint or "-"),
+    ("AGE", lambda v: age(v.metadata.created_at)),
+]
+
 _BY_CLASS: dict[type, tuple[Columns, Columns]] = {
     App: (APP_COLUMNS, []),
     Service: (SERVICE_COLUMNS, SERVICE_WIDE),
@@ -121,6 +134,7 @@ _BY_CLASS: dict[type, tuple[Columns, Columns]] = {
     Node: (NODE_COLUMNS, NODE_WIDE),
     Network: (NETWORK_COLUMNS, NETWORK_WIDE),
     Endpoints: (ENDPOINTS_COLUMNS, ENDPOINTS_WIDE),
+    Volume: (VOLUME_COLUMNS, VOLUME_WIDE),
 }
 
 

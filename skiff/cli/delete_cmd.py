@@ -1,4 +1,5 @@
-"""skiff delete -f FILE | skiff delete KIND NAME: remove, then wait until it is gone."""
+"""skiff delete -f FILE | skiff delete KIND NAME: remove, then wait until it is gone. An
+app's volumes stay unless --volumes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from skiff.cli.context import EXIT_OK, CliError, client
 from skiff.cli.get_cmd import parse_kind, split_name
 from skiff.cli.manifest_input import load
 from skiff.client.api import ApiClient, ApiError
-from skiff.models.kinds import APP, SERVICE, TASK
+from skiff.models.kinds import APP, SERVICE, TASK, VOLUME
 
 
 async def _wait_app_gone(api: ApiClient, app: str, patience: float) -> None:
@@ -45,6 +46,12 @@ async def cmd_delete(args: argparse.Namespace) -> int:
             raise
         label = f"{kind.name.lower()}/{app + '/' if app else ''}{name}"
         print(f"{label} deleted")
-        if kind is APP and args.wait:
+        if kind is APP and (args.wait or args.volumes):
             await _wait_app_gone(api, name, args.timeout)
+        if kind is APP and args.volumes:
+            owned = [v["metadata"]["name"] for v in (await api.list(VOLUME))["items"]
+                     if v["metadata"].get("app") == name]
+            if owned:
+                from skiff.cli.volume_cmds import remove_volumes
+                return await remove_volumes(api, owned)
     return EXIT_OK

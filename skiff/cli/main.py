@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from skiff import __version__
-from skiff.cli import build_cmd, builder_cmds, image_ops, lab, network_cmds, registry_cmds
+from skiff.cli import (
+    build_cmd,
+    builder_cmds,
+    image_ops,
+    lab,
+    network_cmds,
+    registry_cmds,
+    volume_cmds,
+)
 from skiff.cli.context import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError
 from skiff.client.api import ApiError
 from skiff.client.config import ConfigError
@@ -85,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wait until the app's services and tasks are gone (default)")
     p.add_argument("--timeout", type=float, default=120.0)
     p.add_argument("--ignore-not-found", action="store_true")
+    p.add_argument("-v", "--volumes", action="store_true",
+                   help="also remove the app's volumes and their data, once its tasks are "
+                        "gone (as docker compose down -v); kept otherwise")
 
     p = sub.add_parser("logs", help="a service's or task's output")
     p.add_argument("target", metavar="APP/SERVICE|APP/TASK")
@@ -164,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     _client_flags(q)
 
     network_cmds.add_parser(sub, _client_flags)
+    volume_cmds.add_parser(sub, _client_flags)
 
     p = sub.add_parser("token", help="join tokens for new nodes")
     token_sub = p.add_subparsers(dest="token_command", metavar="COMMAND")
@@ -205,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="round-robin: no rules at all (a benchmark baseline)")
     p.add_argument("--client-config", type=Path,
                    help="write a CLI config here when the admin token is first made")
+    p.add_argument("--allowed-bind-prefix", action="append", default=[], metavar="PATH",
+                   help="bind mounts may only come from under these host folders "
+                        "(repeatable; default: anywhere)")
     lab.add_parser(sub)
     return parser
 
@@ -237,6 +252,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return _run_async(cmd_node, args)
     if cmd == "network":
         return _run_async(network_cmds.cmd_network, args)
+    if cmd == "volume":
+        return _run_async(volume_cmds.cmd_volume, args)
     if cmd == "build":
         return _run_async(build_cmd.cmd_build, args)
     if cmd == "builder":
@@ -282,7 +299,8 @@ def dispatch(args: argparse.Namespace) -> int:
             etcd_endpoints=tuple(args.etcd),
             listen_host=args.listen[0], listen_port=args.listen[1],
             state_dir=args.state_dir, client_config=args.client_config,
-            node_grace=args.node_grace, scheduler=args.scheduler))
+            node_grace=args.node_grace, scheduler=args.scheduler,
+            allowed_bind_prefixes=tuple(args.allowed_bind_prefix)))
         return EXIT_OK
     if cmd == "lab":
         return lab.dispatch(args)

@@ -269,3 +269,47 @@ ApiObject = App | Service | Task | Node | Network | Endpoints
 def qualified_name(meta: ObjectMeta) -> str:
     """``app/name`` for objects that belong to an app, else ``name``."""
     return f"{meta.app}/{meta.name}" if meta.app else meta.name
+
+
+@dataclass
+class VolumeSpec:
+    """Where a named volume lives and how it was made. ``node`` is empty until the volume
+    is first used (the node of its first task) or given at ``skiff volume create
+    --node``; once set it never changes: the data is there."""
+
+    JSON_CAMEL: ClassVar[bool] = True
+
+    driver: str = "local"
+    driver_opts: dict[str, str] = field(default_factory=dict)
+    node: str = ""
+    deleting: bool = False  # `skiff volume rm`: its node's agent removes the data, then it
+
+
+@dataclass
+class VolumeStatus:
+    """Written by the agent of the volume's node once the folder exists."""
+
+    JSON_CAMEL: ClassVar[bool] = True
+
+    node: str = ""
+    mountpoint: str = ""  # the folder on that node
+    created_at: str = ""  # when the folder was made (kept across agent restarts)
+    ready: bool = False
+    message: str = ""
+
+
+@dataclass
+class Volume:
+    """A named volume (compose's top-level ``volumes:`` entry, a named source a service
+    uses, or ``skiff volume create``), by its cluster name (``todo_data``, or its
+    ``name:``/external name). ``metadata.app`` is the app that made it, if any; deleting
+    the app keeps it, as ``docker compose down`` does without ``-v``."""
+
+    JSON_CAMEL: ClassVar[bool] = True
+    KIND: ClassVar[str] = "Volume"
+
+    metadata: ObjectMeta
+    spec: VolumeSpec = field(default_factory=VolumeSpec)
+    status: VolumeStatus = field(default_factory=VolumeStatus)
+    kind: str = "Volume"
+    api_version: str = API_VERSION

@@ -157,7 +157,7 @@ def test_a_failing_plugin_is_an_error_reason_not_a_crash():
 
 
 def test_schedule_does_not_change_the_volume_map_it_was_given():
-    homes: dict[tuple[str, str], str] = {}
+    homes: dict[str, str] = {}
     schedule([task_of(svc("db", volumes=["data"]), 1)], three(), [], registry.build(), homes)
     assert homes == {}
 

@@ -16,7 +16,7 @@ from controller.scheduler.plugins import (
     volume_affinity,
 )
 from skiff.manifest.placement import parse_constraint
-from skiff.models.objects import NodeResources
+from skiff.models.objects import NodeResources, ObjectMeta, Volume, VolumeSpec
 from tests.unit.factories import node, task_of
 from tests.unit.scheduling import GIB, svc
 
@@ -127,23 +127,26 @@ def test_max_per_node_counts_only_the_same_service_that_should_run():
 
 # --- volume_affinity -------------------------------------------------------------------
 
-def test_volume_homes_come_from_the_oldest_bound_task_of_the_app():
-    db = svc("db", volumes=["data"])
-    other_app = svc("db", app="other", volumes=["data"])
+def test_volume_homes_come_from_volume_objects_then_the_oldest_bound_task():
+    db = svc("db", volumes=["hello_data"])
+    other_app = svc("db", app="other", volumes=["other_data"])
     tasks = [task_of(db, 1, node="n2", created="2026-01-02T00:00:00Z"),
              task_of(db, 2, node="n1", state="complete", created="2026-01-01T00:00:00Z"),
              task_of(db, 3),  # unbound: holds nothing
              task_of(other_app, 1, node="n3")]
-    assert volume_affinity.volume_homes(tasks) == {("hello", "data"): "n1",
-                                                    ("other", "data"): "n3"}
+    assert volume_affinity.volume_homes(tasks) == {"hello_data": "n1", "other_data": "n3"}
+    claimed = Volume(metadata=ObjectMeta(name="other_data"), spec=VolumeSpec(node="n2"))
+    unclaimed = Volume(metadata=ObjectMeta(name="hello_data"))
+    assert volume_affinity.volume_homes(tasks, [claimed, unclaimed]) == {
+        "hello_data": "n1", "other_data": "n2"}
 
 
 @pytest.mark.parametrize("nodes, homes, on, expected", [
     ([node("n1"), node("n2")], {}, "n2", FITS),  # a new volume goes anywhere
-    ([node("n1"), node("n2")], {("hello", "data"): "n1"}, "n1", FITS),
-    ([node("n1"), node("n2")], {("hello", "data"): "n1"}, "n2",
+    ([node("n1"), node("n2")], {"data": "n1"}, "n1", FITS),
+    ([node("n1"), node("n2")], {"data": "n1"}, "n2",
      unschedulable("volume data lives on node n1")),
-    ([node("n1"), node("n2")], {("other", "data"): "n1"}, "n2", FITS),  # another app's
+    ([node("n1"), node("n2")], {"other_data": "n1"}, "n2", FITS),  # another volume
 ])
 def test_volume_affinity_filter(nodes, homes, on, expected):
     task = task_of(svc("db", volumes=["data"]), 1)
@@ -160,7 +163,7 @@ def test_volume_affinity_filter(nodes, homes, on, expected):
 ])
 def test_volume_affinity_prefilter_when_the_home_cannot_run_it(nodes, expected):
     task = task_of(svc("db", volumes=["data"]), 1)
-    state = SchedulingState(nodes, {("hello", "data"): "n1"})
+    state = SchedulingState(nodes, {"data": "n1"})
     assert volume_affinity.VolumeAffinity().prefilter(task, state) == unschedulable(expected)
 
 
