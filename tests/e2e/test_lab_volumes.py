@@ -155,3 +155,66 @@ def test_an_agent_restart_keeps_the_volume_s_mountpoint_and_creation_time(lab: L
         assert not Path(made["Mountpoint"]).exists()
     finally:
         lab.skiff("volume", "rm", "--force", "kept", check=False)
+
+
+def test_bad_bind_sources_fail_the_task_and_nocopy_keeps_a_volume_empty(lab: Lab) -> None:
+    missing = f"/tmp/skiff-e2e-missing-{lab.name}"
+    try:
+        lab.apply(f"""\
+name: badbind
+services:
+  missing:
+    image: busybox
+    command: ["sleep", "3600"]
+    volumes:
+      - type: bind
+        source: {missing}
+        target: /data
+  device:
+    image: busybox
+    command: ["sleep", "3600"]
+    volumes:
+      - type: bind
+        source: /dev/null
+        target: /data
+  empty:
+    image: busybox
+    command: ["sleep", "3600"]
+    stop_signal: SIGKILL
+    volumes:
+      - type: volume
+        source: etc
+        target: /etc
+        volume:
+          nocopy: true
+  filled:
+    image: busybox
+    command: ["sleep", "3600"]
+    stop_signal: SIGKILL
+    volumes:
+      - filled:/etc
+volumes:
+  etc:
+  filled:
+""")
+
+        def failed(service: str) -> str | None:
+            for t in lab.tasks("badbind"):
+                if t["spec"]["service"] == service and t["status"]["state"] == "failed":
+                    return str(t["status"]["message"])
+            return None
+        assert "does not exist on node" in wait_for(lambda: failed("missing"),
+                                                    "the missing bind to fail")
+        assert "/dev/null is a device" in wait_for(lambda: failed("device"),
+                                                   "the device bind to fail")
+        assert not Path(missing).exists()
+
+        def running(service: str) -> dict[str, Any] | None:
+            return next((t for t in lab.tasks("badbind") if t["spec"]["service"] == service
+                         and t["status"]["state"] == "running"), None)
+        empty = wait_for(lambda: running("empty"), "the nocopy service running")
+        assert _exec(lab, "badbind", empty, "ls", "-A", "/etc").stdout == ""
+        filled = wait_for(lambda: running("filled"), "the filled service running")
+        assert "passwd" in _exec(lab, "badbind", filled, "ls", "/etc").stdout.split()
+    finally:
+        lab.skiff("delete", "app", "badbind", "--volumes", "--ignore-not-found", check=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -120,12 +121,15 @@ async def wait_for(predicate: Callable[[], Awaitable[Any]], what: str,
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last saw {last!r}")
 
 
-@pytest.fixture
-async def controller(etcd_server: EtcdProcess, tmp_path: Path
-                     ) -> AsyncIterator[RunningController]:
+@contextlib.asynccontextmanager
+async def running_controller(etcd_server: EtcdProcess, tmp_path: Path,
+                             **settings_overrides: Any) -> AsyncIterator[RunningController]:
+    """A controller serving in this process on the shared etcd; everything it stored is
+    deleted afterwards."""
     settings = ControllerSettings(
         etcd_host=etcd_server.host, etcd_port=etcd_server.port,
-        listen_port=free_port("127.0.0.1"), state_dir=tmp_path / "controller", leader_ttl=5)
+        listen_port=free_port("127.0.0.1"), state_dir=tmp_path / "controller", leader_ttl=5,
+        **settings_overrides)
     stop = asyncio.Event()
     serving = asyncio.create_task(serve(settings, stop))
     kv = EtcdKV(etcd_server.host, etcd_server.port, timeout=5.0)
@@ -151,3 +155,10 @@ async def controller(etcd_server: EtcdProcess, tmp_path: Path
         await asyncio.wait_for(serving, 15)
         await kv.close()
         await delete_everything(etcd_server)
+
+
+@pytest.fixture
+async def controller(etcd_server: EtcdProcess, tmp_path: Path
+                     ) -> AsyncIterator[RunningController]:
+    async with running_controller(etcd_server, tmp_path) as running:
+        yield running
