@@ -138,18 +138,27 @@ async def task_logs(request: web.Request) -> web.StreamResponse:
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
                 url + _agent_path(task, "logs"), params=params, headers=headers) as upstream:
-            if upstream.status != 200:
-                return web.Response(status=upstream.status, body=await upstream.read(),
-                                    content_type="application/json")
-            response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
-            await response.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                await response.write(chunk)
-            await response.write_eof()
-            return response
+            return await relay(request, upstream, "text/plain; charset=utf-8")
     except aiohttp.ClientError as exc:
         raise ApiError(502, "AgentUnreachable",
                        f"agent of node {task.spec.node_name} did not answer: {exc}") from None
+
+
+async def relay(request: web.Request, upstream: aiohttp.ClientResponse, content_type: str,
+                first: bytes = b"") -> web.StreamResponse:
+    """The agent's answer passed on as it streams: its error as is, else its body (after
+    `first`, if given)."""
+    if upstream.status != 200:
+        return web.Response(status=upstream.status, body=await upstream.read(),
+                            content_type="application/json")
+    response = web.StreamResponse(headers={"Content-Type": content_type})
+    await response.prepare(request)
+    if first:
+        await response.write(first)
+    async for chunk in upstream.content.iter_any():
+        await response.write(chunk)
+    await response.write_eof()
+    return response
 
 
 async def task_exec(request: web.Request) -> web.Response:

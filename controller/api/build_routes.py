@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from controller.api.agent_routes import agent_endpoint
+from controller.api.agent_routes import agent_endpoint, relay
 from controller.api.authz import authorize
 from controller.api.errors import ApiError
 from controller.api.state import STORE
@@ -54,17 +54,8 @@ async def post_build(request: web.Request) -> web.StreamResponse:
         async with aiohttp.ClientSession(timeout=timeout) as session, session.post(
                 url + "/v1/builds", data=_counted(request.content, MAX_BODY_BYTES),
                 headers=headers) as upstream:
-            if upstream.status != 200:
-                return web.Response(status=upstream.status, body=await upstream.read(),
-                                    content_type="application/json")
-            response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
-            await response.prepare(request)
-            await response.write(json.dumps({"status": f"building on node {name}"}).encode()
-                                 + b"\n")
-            async for chunk in upstream.content.iter_any():
-                await response.write(chunk)
-            await response.write_eof()
-            return response
+            first = json.dumps({"status": f"building on node {name}"}).encode() + b"\n"
+            return await relay(request, upstream, "application/x-ndjson", first)
     except aiohttp.ClientError as exc:
         raise ApiError(502, "AgentUnreachable",
                        f"agent of node {name} did not answer: {exc}") from None
