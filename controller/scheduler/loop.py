@@ -64,8 +64,10 @@ class BinderLoop(Reconciler):
             volumes.add_handler(lambda _t, _v: self.enqueue_soon(_KEY))
 
     def _on_task(self, event: str, task: Task) -> None:
-        # An unbound task wants a node; a deleted or ended one may have freed room.
-        if event == "DELETED" or task.spec.node_name is None or task.terminal:
+        # An unbound task wants a node; a deleted or ended one may have freed room; one
+        # that runs (or ended) may be what a pending task's depends_on waits for.
+        if event == "DELETED" or task.spec.node_name is None or task.terminal or \
+                task.status.state == "running":
             self.enqueue_soon(_KEY)
 
     def all_keys(self) -> Iterable[Hashable]:

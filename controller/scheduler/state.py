@@ -46,6 +46,9 @@ class SchedulingState:
         self._cpus: Counter[str] = Counter()
         self._memory: Counter[str] = Counter()
         self._groups: dict[tuple[str, str, tuple[str, ...]], Counter[LabelValues]] = {}
+        # (app, service) → (state, exit code) of each of its tasks, bound or not, ended
+        # or not: what depends_on conditions are judged by.
+        self.service_tasks: dict[tuple[str, str], list[tuple[str, int | None]]] = {}
 
     @classmethod
     def build(cls, nodes: Iterable[Node], tasks: Iterable[Task],
@@ -53,6 +56,9 @@ class SchedulingState:
         """The state with every bound task that has not ended placed on its node."""
         state = cls(nodes, volume_nodes)
         for task in tasks:
+            state.service_tasks.setdefault(
+                (task.metadata.app or "", task.spec.service), []).append(
+                (task.status.state, task.status.exit_code))
             if task.spec.node_name is not None and not task.terminal:
                 state._add(task, task.spec.node_name)
         return state

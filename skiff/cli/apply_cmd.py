@@ -15,12 +15,13 @@ from skiff.manifest.compose_out import escape_interpolation
 
 
 async def cmd_apply(args: argparse.Namespace) -> int:
-    result = load(args.file, args.project_name)
+    result = load(args.file, args.project_name, args.strict)
     warn(result)
     async with client(args) as api:
         app = await build_services(api, result.app, progress=args.progress,
                                    dry_run=args.dry_run, no_cache=args.no_cache)
-        resp = await api.apply(to_compose(app), source=args.file, dry_run=args.dry_run)
+        resp = await api.apply(to_compose(app), source=", ".join(args.file),
+                               dry_run=args.dry_run)
     for warning in resp.get("warnings", []):
         if warning not in result.warnings:
             print(f"warning: {warning}")
@@ -43,7 +44,7 @@ async def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    result = load(args.file, args.project_name)
+    result = load(args.file, args.project_name, args.strict)
     warn(result)
     if args.quiet:
         return EXIT_OK

@@ -31,7 +31,7 @@ async def cmd_delete(args: argparse.Namespace) -> int:
     if args.file:
         if args.kind or args.name:
             raise CliError("give either -f FILE or KIND NAME, not both")
-        kind, name, app = APP, load(args.file, args.project_name).app.name, None
+        kind, name, app = APP, load(args.file, args.project_name, args.strict).app.name, None
     elif args.kind and args.name:
         kind = parse_kind(args.kind)
         name, app = split_name(kind, args.name)

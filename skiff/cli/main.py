@@ -44,9 +44,13 @@ def _client_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _manifest_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("-f", "--file", required=required, help="compose file (- for stdin)")
+    p.add_argument("-f", "--file", action="append", required=required, metavar="FILE",
+                   help="compose file (- for stdin); several are merged in order, as "
+                        "docker compose merges them")
     p.add_argument("-p", "--project-name", help="app name (default: the file's name key, "
                                                 "else its folder)")
+    p.add_argument("--strict", action="store_true",
+                   help="compose keys skiff does not implement are errors, not warnings")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ only the last two, on the compose document the CLI made with ``to_compose``
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,10 +21,12 @@ from skiff.manifest.convert import Collector, TooManyProblems
 from skiff.manifest.dotenv import parse_dotenv
 from skiff.manifest.errors import KeyPath, ManifestError, Problem, format_path
 from skiff.manifest.interpolate import InterpolationError, Interpolator
+from skiff.manifest.merge import merge_documents
 from skiff.manifest.normalize import MAX_SERVICES, normalize, project_name_from
 from skiff.manifest.schema import validate
 from skiff.manifest.services import MAX_REPLICAS
 from skiff.manifest.units import parse_bytes, parse_duration
+from skiff.manifest.unsupported import set_aside
 from skiff.manifest.yamlpos import MAX_DEPTH, MAX_NODES, Positions, parse
 from skiff.models.appspec import AppSpec
 
@@ -31,7 +34,8 @@ MAX_MANIFEST_BYTES = 1024 * 1024  # a manifest (and its .env) may be at most 1 M
 
 __all__ = [
     "MAX_MANIFEST_BYTES", "MAX_REPLICAS", "MAX_SERVICES", "LoadResult", "ManifestError",
-    "Problem", "load_document", "load_file", "load_text", "parse_bytes", "parse_duration",
+    "Problem", "load_document", "load_file", "load_files", "load_text", "parse_bytes",
+    "parse_duration",
     "project_name_from", "to_compose",
 ]
 
@@ -59,6 +63,24 @@ class _Located:
         # In file order; problems without a position (whole document) first.
         problems.sort(key=lambda p: (p.line or 0, p.column or 0))
         return ManifestError(problems)
+
+
+class _MergedLocated(_Located):
+    """Positions across several merged files: a path is placed in the file that says the
+    most about it (the longest located prefix; the later file on a tie)."""
+
+    def __init__(self, files: list[_Located]) -> None:
+        super().__init__(", ".join(f.source for f in files), Positions())
+        self.files = files
+
+    def problem(self, path: KeyPath, message: str, at_key: bool = False) -> Problem:
+        best, depth = self.files[-1], -1
+        for located in self.files:
+            known = located.positions.values.keys() | located.positions.keys.keys()
+            d = max((n for n in range(len(path) + 1) if path[:n] in known), default=-1)
+            if d >= depth:
+                best, depth = located, d
+        return best.problem(path, message, at_key)
 
 
 def _whole(source: str, message: str) -> ManifestError:
@@ -95,13 +117,20 @@ class _Interpolation:
 
 def _check_and_normalize(doc: Any, where: _Located, *, base_dir: Path | None,
                          environ: Mapping[str, str] | None, project_name: str | None,
-                         warnings: list[str]) -> LoadResult:
+                         warnings: list[str], strict: bool = False) -> LoadResult:
     if doc is None:
         raise _whole(where.source, "the manifest is empty; it needs at least a services key")
     if not isinstance(doc, dict):
         kind = "a list" if isinstance(doc, list) else f"a single value ({type(doc).__name__})"
         raise where.error([((), False, f"the top level must be a mapping of keys (services, "
                                        f"networks, ...), not {kind}")])
+    doc = copy.deepcopy(doc)
+    unsupported = set_aside(doc)
+    if strict and unsupported:
+        raise where.error([(path, True, f"{message} (--strict)")
+                           for path, message in unsupported])
+    warnings += [str(where.problem(path, message, at_key=True))
+                 for path, message in unsupported]
     structural = validate(doc)
     if structural:
         raise where.error(structural)
@@ -151,7 +180,8 @@ def _environment(base_dir: Path | None, environ: Mapping[str, str] | None) -> di
 
 
 def _load_text(text: str | bytes, source: str, base_dir: Path | None,
-               environ: Mapping[str, str] | None, project_name: str | None) -> LoadResult:
+               environ: Mapping[str, str] | None, project_name: str | None,
+               strict: bool = False) -> LoadResult:
     if len(text) > MAX_MANIFEST_BYTES or (
             isinstance(text, str) and len(text.encode("utf-8", "surrogatepass"))
             > MAX_MANIFEST_BYTES):
@@ -166,29 +196,64 @@ def _load_text(text: str | bytes, source: str, base_dir: Path | None,
     warnings = [str(where.problem(path, f'variable "{name}" is not set; using an empty '
                                         "string")) for path, name in interpolation.unset]
     return _check_and_normalize(doc, where, base_dir=base_dir, environ=env,
-                                project_name=project_name, warnings=warnings)
+                                project_name=project_name, warnings=warnings, strict=strict)
 
 
 def load_text(text: str | bytes, source: str, base_dir: Path | None,
               environ: Mapping[str, str] | None = None,
-              project_name: str | None = None) -> LoadResult:
+              project_name: str | None = None, strict: bool = False) -> LoadResult:
     """Load a compose file's text. ``source`` names it in messages; ``base_dir`` is its
     folder, where `.env` is read and relative bind sources point (None: neither);
     ``environ`` defaults to the process environment; ``project_name`` overrides the
-    file's ``name``."""
-    return _guarded(source, lambda: _load_text(text, source, base_dir, environ, project_name))
+    file's ``name``; ``strict`` makes compose keys skiff does not implement errors
+    rather than warnings."""
+    return _guarded(source, lambda: _load_text(text, source, base_dir, environ, project_name,
+                                               strict))
 
 
 def load_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None,
-              project_name: str | None = None) -> LoadResult:
+              project_name: str | None = None, strict: bool = False) -> LoadResult:
     """Load a compose file; its folder holds `.env` and anchors relative bind sources."""
     source = str(path)
 
     def run() -> LoadResult:
         file = Path(path)
         text = _read_limited(file, source)
-        return _load_text(text, source, file.absolute().parent, environ, project_name)
+        return _load_text(text, source, file.absolute().parent, environ, project_name,
+                          strict)
     return _guarded(source, run)
+
+
+def load_files(paths: list[str | os.PathLike[str]],
+               environ: Mapping[str, str] | None = None, project_name: str | None = None,
+               strict: bool = False) -> LoadResult:
+    """Several compose files merged in order, as `docker compose -f a -f b` does
+    (skiff/manifest/merge.py). The first file's folder is the project's: its `.env` is
+    read and relative paths in every file are resolved there, as compose does."""
+    if len(paths) == 1:
+        return load_file(paths[0], environ, project_name, strict)
+    sources = ", ".join(str(p) for p in paths)
+
+    def run() -> LoadResult:
+        base = Path(paths[0]).absolute().parent
+        env = _environment(base, environ)
+        docs, files, warnings = [], [], []
+        for path in paths:
+            source = str(path)
+            doc, positions = parse(_read_limited(Path(path), source), source)
+            where = _Located(source, positions)
+            interpolation = _Interpolation(env)
+            docs.append(interpolation(doc))
+            if interpolation.errors:
+                raise where.error(interpolation.errors)
+            warnings += [str(where.problem(p, f'variable "{name}" is not set; using an '
+                                              "empty string")) for p, name in
+                         interpolation.unset]
+            files.append(where)
+        return _check_and_normalize(merge_documents(docs), _MergedLocated(files),
+                                    base_dir=base, environ=env, project_name=project_name,
+                                    warnings=warnings, strict=strict)
+    return _guarded(sources, run)
 
 
 def load_document(doc: Any, source: str = "<api>") -> LoadResult:

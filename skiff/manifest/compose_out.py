@@ -53,6 +53,8 @@ def _service(spec: ServiceSpec) -> dict[str, Any]:
     for mount, raw in zip(spec.volumes, out.get("volumes", []), strict=True):
         if mount.tmpfs and mount.tmpfs.mode is not None:
             raw["tmpfs"]["mode"] = format(mount.tmpfs.mode, "o")  # octal, as chmod reads it
+    if spec.depends_on:  # compose's long form
+        out["depends_on"] = {dep: {"condition": cond} for dep, cond in spec.depends_on.items()}
     if "build" in out:  # beside the image it names, where compose files keep it
         out = {"image": out.pop("image"), "build": out.pop("build"), **out}
     return out

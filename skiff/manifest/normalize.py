@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from skiff.manifest import dependencies
 from skiff.manifest import networks as network_checks
 from skiff.manifest.convert import Collector, scalar_text, string_map, to_bool
 from skiff.manifest.errors import KeyPath, quote
@@ -118,6 +119,17 @@ def _volume(app: str, key: str, raw: dict[str, Any] | None, c: Collector) -> Vol
     )
 
 
+def _enabled(raw_services: Mapping[str, Any], services: dict[str, ServiceSpec],
+             environ: Mapping[str, str] | None) -> dict[str, ServiceSpec]:
+    """compose profiles: a service with `profiles` runs only when one of them is active
+    (COMPOSE_PROFILES, comma-separated; `--profile` sets it)."""
+    active = {p.strip() for p in (environ or {}).get("COMPOSE_PROFILES", "").split(",")
+              if p.strip()}
+    return {name: spec for name, spec in services.items()
+            if not (raw_services[name] or {}).get("profiles")
+            or active & set(raw_services[name]["profiles"])}
+
+
 def normalize(doc: dict[str, Any], c: Collector, *, base_dir: Path | None,
               environ: Mapping[str, str] | None, project_name: str | None) -> AppSpec:
     """``doc`` has passed the JSON Schema; everything else is checked here."""
@@ -137,6 +149,8 @@ def normalize(doc: dict[str, Any], c: Collector, *, base_dir: Path | None,
                         "or '_', starting with a letter or digit (at most 63)", at_key=True)
             continue
         services[svc_name] = service_spec(svc_name, raw, path, c, ctx)
+    services = _enabled(raw_services, services, environ)
+    dependencies.check(raw_services, services, c)
     networks = {k: _network(name, k, v, c) for k, v in ctx.networks.items()}
     if any("default" in s.networks for s in services.values()) and "default" not in networks:
         networks["default"] = NetworkSpec(name=f"{name}_default")

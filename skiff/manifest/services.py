@@ -19,6 +19,7 @@ from skiff.manifest.convert import (
     to_float,
     to_int,
 )
+from skiff.manifest.dotenv import parse_dotenv
 from skiff.manifest.errors import KeyPath, quote
 from skiff.manifest.services_extra import capability, restart_policy, stop_signal
 from skiff.manifest.units import format_duration, parse_bytes, parse_duration
@@ -33,6 +34,7 @@ from skiff.models.appspec import (
     RestartPolicy,
     ServiceNetwork,
     ServiceSpec,
+    TmpfsOptions,
 )
 
 MAX_REPLICAS = 1000
@@ -199,6 +201,77 @@ def _capabilities(raw: dict[str, Any], key: str, path: KeyPath, c: Collector) ->
     return out
 
 
+def _depends_on(value: Any) -> dict[str, str]:
+    if isinstance(value, list):
+        return dict.fromkeys((str(v) for v in value), "service_started")
+    return {str(k): (v or {}).get("condition", "service_started") for k, v in value.items()}
+
+
+def _tmpfs(raw: dict[str, Any], path: KeyPath, c: Collector, taken: set[str]
+           ) -> list[Mount]:
+    """compose's service-level `tmpfs`: paths (`/run`, or `/run:size=64m`), each a tmpfs
+    mount, as `docker run --tmpfs`."""
+    value = raw.get("tmpfs")
+    entries = [value] if isinstance(value, str) else list(value or [])
+    out = []
+    for i, entry in enumerate(entries):
+        where = (*path, "tmpfs") if isinstance(value, str) else (*path, "tmpfs", i)
+        target, _, opts = entry.partition(":")
+        size = None
+        for opt in filter(None, opts.split(",")):
+            key, _, val = opt.partition("=")
+            if key == "size":
+                size = c.attempt(where, lambda v=val: parse_bytes(v))
+            elif key not in ("rw", "ro", "noexec", "nosuid", "nodev", "exec", "suid", "dev",
+                             "mode"):
+                c.add(where, f"tmpfs option {quote(opt)} is not one of size, mode, rw, ro, "
+                             "noexec, nosuid, nodev")
+        mount = c.attempt(where, lambda t=target, s=size: Mount(
+            type="tmpfs", target=mounts.check_target(t),
+            tmpfs=TmpfsOptions(size=s) if s else None))
+        if mount is not None and mount.target in taken:
+            c.add(where, f"target {mount.target} is already mounted by volumes")
+        elif mount is not None:
+            taken.add(mount.target)
+            out.append(mount)
+    return out
+
+
+def _env_files(raw: dict[str, Any], path: KeyPath, c: Collector,
+               ctx: Context) -> dict[str, str]:
+    """compose's `env_file`: dotenv files beside the manifest, in order; `environment`
+    overrides them. Read here, so the stored app holds the values, never the paths."""
+    value = raw.get("env_file")
+    if value is None:
+        return {}
+    entries = [value] if isinstance(value, str) else list(value)
+    out: dict[str, str] = {}
+    for i, entry in enumerate(entries):
+        where = (*path, "env_file") if isinstance(value, str) else (*path, "env_file", i)
+        file, required = (entry, True) if isinstance(entry, str) else (
+            entry["path"], to_bool(entry.get("required", True)))
+        if ctx.base_dir is None:
+            c.add(where, "env_file is read by the CLI beside the manifest; send its values "
+                         "in environment")
+            continue
+        target = Path(file).expanduser()
+        target = target if target.is_absolute() else ctx.base_dir / target
+        try:
+            text = target.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            if required:
+                c.add(where, f"env file {target} not found")
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            c.add(where, f"cannot read env file {target}: {exc}")
+            continue
+        values, problems = parse_dotenv(text, str(target))
+        for problem in problems:
+            c.add(where, f"{problem.source}:{problem.line}: {problem.message}")
+        out.update(values)
+    return out
+
+
 def _image(name: str, raw: dict[str, Any], path: KeyPath, c: Collector, ctx: Context,
            build: BuildSpec | None) -> str:
     if "image" in raw:
@@ -238,6 +311,7 @@ def service_spec(name: str, raw: dict[str, Any], path: KeyPath, c: Collector,
 
     build = _build(raw, path, c, ctx)
     image = _image(name, raw, path, c, ctx, build)
+    volumes = _volumes(raw.get("volumes") or [], (*path, "volumes"), c, ctx, name)
     restart, max_retries = _restart(raw, path, c)
     grace = c.read(raw, "stop_grace_period", path,
                    lambda v: format_duration(parse_duration(v)), None)
@@ -246,14 +320,17 @@ def service_spec(name: str, raw: dict[str, Any], path: KeyPath, c: Collector,
         build=build,
         command=c.read(raw, "command", path, command_line, None),
         entrypoint=c.read(raw, "entrypoint", path, command_line, None),
-        environment=c.read(raw, "environment", path, lambda v: string_map(
-            v, ctx.environ, from_environment=True), {}),
+        environment={**_env_files(raw, path, c, ctx), **c.read(
+            raw, "environment", path, lambda v: string_map(
+                v, ctx.environ, from_environment=True), {})},
         working_dir=c.read(raw, "working_dir", path, _absolute, None),
         user=c.read(raw, "user", path, str, None),
         hostname=c.read(raw, "hostname", path, _hostname, None),
         labels=c.read(raw, "labels", path, string_map, {}),
         ports=_ports(raw.get("ports") or [], (*path, "ports"), c),
-        volumes=_volumes(raw.get("volumes") or [], (*path, "volumes"), c, ctx, name),
+        volumes=volumes + _tmpfs(raw, path, c, {m.target for m in volumes}),
+        depends_on=c.read(raw, "depends_on", path, _depends_on, {}),
+        expose=[str(p) for p in raw.get("expose") or []],
         networks=_networks(raw.get("networks"), (*path, "networks"), c, ctx, name),
         deploy=_deploy(raw.get("deploy") or {}, (*path, "deploy"), c),
         restart=restart,

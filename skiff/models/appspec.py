@@ -173,6 +173,10 @@ class ServiceSpec:
     read_only: bool = False
     init: bool = False
     build: BuildSpec | None = None
+    # Service → condition (service_started, service_healthy,
+    # service_completed_successfully): this service's tasks wait for it.
+    depends_on: dict[str, str] = field(default_factory=dict)
+    expose: list[str] = field(default_factory=list)  # informational: networks are open
 
     @property
     def replicas(self) -> int:
@@ -196,6 +200,9 @@ class ServiceSpec:
         # pins `image` to the built digest, so a rebuild that changed anything changes
         # the hash through `image`, and moving the build context changes nothing.
         data.pop("build", None)
+        # Neither shapes the container: one decides when it starts, one documents ports.
+        data.pop("depends_on", None)
+        data.pop("expose", None)
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

@@ -63,7 +63,7 @@ services:
      "5:19 services.web.build.dockerfile: dockerfile \"/etc/Dockerfile\" must be relative"),
     ("    build:\n      context: https://github.com/x/y.git\n",
      "5:16 services.web.build.context: remote build context"),
-    ("    build:\n      ssh: [default]\n", '5:7 services.web.build.ssh: unknown key "ssh"'),
+    ("    build:\n      contxt: .\n", '5:7 services.web.build.contxt: unknown key "contxt"'),
     ("    build: 3\n", "4:12 services.web.build"),
     ("    command: [x]\n", "4:5 services.web: a service needs `image`, or `build`"),
 ])

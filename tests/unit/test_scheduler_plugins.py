@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from controller.scheduler.framework import FITS, Code, SchedulingState, Status, unschedulable
 from controller.scheduler.plugins import (
     constraints,
+    dependencies,
     max_per_node,
     ready,
     registry,
@@ -213,3 +216,39 @@ def test_registry_builds_the_default_profile_in_order():
 def test_registry_refuses_unknown_names():
     with pytest.raises(ValueError, match=r"unknown scheduler plugin.*nope.*known: constraints"):
         registry.build(["ready", "nope"])
+
+
+# --- dependencies (depends_on) ---------------------------------------------------------
+
+def _with_deps(name: str, deps: dict[str, str]):  # type: ignore[no-untyped-def]
+    service = svc(name)
+    spec = dataclasses.replace(service.spec, depends_on=deps)
+    return dataclasses.replace(service, spec=spec)
+
+
+def test_a_task_waits_until_its_dependencies_meet_their_condition():
+    web = _with_deps("web", {"db": "service_started",
+                             "migrate": "service_completed_successfully"})
+    db, migrate = svc("db"), svc("migrate")
+    pending = task_of(web, 1)
+    plugin = dependencies.Dependencies()
+    nodes = [node("n1")]
+
+    def status(*others):  # type: ignore[no-untyped-def]
+        return plugin.prefilter(pending, SchedulingState.build(nodes, [pending, *others]))
+
+    assert status() == unschedulable("waiting for service db (started)")
+    assert status(task_of(db, 1, node="n1", state="starting")) == \
+        unschedulable("waiting for service db (started)")
+    running_db = task_of(db, 1, node="n1", state="running")
+    assert status(running_db) == \
+        unschedulable("waiting for service migrate (completed_successfully)")
+    failed = dataclasses.replace(task_of(migrate, 1, node="n1", state="complete"),
+                                 status=dataclasses.replace(
+                                     task_of(migrate, 1).status, state="complete",
+                                     exit_code=1))
+    assert not status(running_db, failed).fits
+    done = dataclasses.replace(failed, status=dataclasses.replace(failed.status, exit_code=0))
+    assert status(running_db, done) == FITS
+    other_app = task_of(svc("db", app="other"), 1, node="n1", state="running")
+    assert not status(other_app, done).fits  # another app's db is not ours

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from controller.scheduler.framework import Plugin
 from controller.scheduler.plugins import (
     constraints,
+    dependencies,
     max_per_node,
     ready,
     resources,
@@ -22,6 +23,7 @@ from controller.scheduler.plugins import (
 Factory = Callable[[], Plugin]
 
 REGISTRY: dict[str, Factory] = {
+    dependencies.NAME: dependencies.Dependencies,
     ready.NAME: ready.Ready,
     constraints.NAME: constraints.Constraints,
     volume_affinity.NAME: volume_affinity.VolumeAffinity,
@@ -32,8 +34,8 @@ REGISTRY: dict[str, Factory] = {
 }
 
 DEFAULT_PROFILE: tuple[str, ...] = (
-    ready.NAME, constraints.NAME, volume_affinity.NAME, max_per_node.NAME, resources.NAME,
-    spread_preference.NAME, spread.NAME,
+    dependencies.NAME, ready.NAME, constraints.NAME, volume_affinity.NAME, max_per_node.NAME,
+    resources.NAME, spread_preference.NAME, spread.NAME,
 )
 
 
