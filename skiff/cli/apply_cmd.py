@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 import yaml
 
 from skiff.cli.apply_builds import build_services
 from skiff.cli.context import EXIT_OK, client
 from skiff.cli.manifest_input import load, warn
-from skiff.manifest import to_compose
+from skiff.client.api import ApiClient
+from skiff.manifest import LoadResult, to_compose
 from skiff.manifest.compose_out import escape_interpolation
 
 
@@ -18,10 +20,19 @@ async def cmd_apply(args: argparse.Namespace) -> int:
     result = load(args.file, args.project_name, args.strict)
     warn(result)
     async with client(args) as api:
-        app = await build_services(api, result.app, progress=args.progress,
-                                   dry_run=args.dry_run, no_cache=args.no_cache)
-        resp = await api.apply(to_compose(app), source=", ".join(args.file),
-                               dry_run=args.dry_run)
+        await apply_loaded(api, result, source=", ".join(args.file), dry_run=args.dry_run,
+                           verbose=args.verbose, progress=args.progress,
+                           no_cache=args.no_cache)
+    return EXIT_OK
+
+
+async def apply_loaded(api: ApiClient, result: LoadResult, *, source: str, dry_run: bool,
+                       verbose: bool = False, progress: str = "auto",
+                       no_cache: bool = False) -> dict[str, Any]:
+    """Build what has `build:`, apply, and print what changed; the server's answer."""
+    app = await build_services(api, result.app, progress=progress, dry_run=dry_run,
+                               no_cache=no_cache)
+    resp: dict[str, Any] = await api.apply(to_compose(app), source=source, dry_run=dry_run)
     for warning in resp.get("warnings", []):
         if warning not in result.warnings:
             print(f"warning: {warning}")
@@ -29,18 +40,18 @@ async def cmd_apply(args: argparse.Namespace) -> int:
     suffix = " (dry run)" if resp["dryRun"] else ""
     print(f"app/{name} {resp['action']}{suffix}")
     if resp["action"] == "unchanged":
-        return EXIT_OK
+        return resp
     for svc in resp["services"]:
         verb = {"create": "created", "update": "configured", "delete": "deleted",
                 "unchanged": "unchanged"}[svc["action"]]
         print(f"  service/{name}/{svc['name']} {verb}{suffix}")
-        if args.dry_run or args.verbose:
+        if dry_run or verbose:
             for change in svc.get("changes", []):
                 print(f"      {change}")
-    if args.dry_run or args.verbose:
+    if dry_run or verbose:
         for change in resp.get("otherChanges", []):
             print(f"  {change}")
-    return EXIT_OK
+    return resp
 
 
 def cmd_config(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from skiff import __version__
 from skiff.cli import (
     build_cmd,
     builder_cmds,
+    compose_cmds,
     image_ops,
     lab,
     network_cmds,
@@ -180,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     network_cmds.add_parser(sub, _client_flags)
     volume_cmds.add_parser(sub, _client_flags)
+    compose_cmds.add_parser(sub, _client_flags)
 
     p = sub.add_parser("token", help="join tokens for new nodes")
     token_sub = p.add_subparsers(dest="token_command", metavar="COMMAND")
@@ -258,6 +260,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return _run_async(network_cmds.cmd_network, args)
     if cmd == "volume":
         return _run_async(volume_cmds.cmd_volume, args)
+    if cmd == "compose":
+        return _run_async(compose_cmds.cmd_compose, args)
     if cmd == "build":
         return _run_async(build_cmd.cmd_build, args)
     if cmd == "builder":
