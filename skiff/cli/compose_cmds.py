@@ -33,6 +33,12 @@ TERMINAL = {"failed", "complete", "shutdown", "rejected", "orphaned"}
 def add_parser(sub: Any, client_flags: Callable[[argparse.ArgumentParser], None]) -> None:
     p = sub.add_parser("compose", help="docker compose's commands: up, down, ps, logs, "
                                        "config")
+    # As docker compose takes them: before the command (skiff compose -f a -f b up), or
+    # after it.
+    p.add_argument("-f", "--file", dest="compose_files", action="append", metavar="FILE",
+                   default=[])
+    p.add_argument("-p", "--project-name", dest="compose_project")
+    p.add_argument("--profile", dest="compose_profiles", action="append", default=[])
     compose_sub = p.add_subparsers(dest="compose_command", metavar="COMMAND")
     compose_sub.required = True
 
@@ -167,6 +173,9 @@ async def _services(args: argparse.Namespace, app: str) -> list[dict[str, Any]]:
 
 
 async def cmd_compose(args: argparse.Namespace) -> int:
+    args.file = [*args.compose_files, *(args.file or [])] or None
+    args.project_name = args.project_name or args.compose_project
+    args.profile = [*args.compose_profiles, *args.profile]
     sub = args.compose_command
     if sub == "config":
         from skiff.cli.apply_cmd import cmd_config

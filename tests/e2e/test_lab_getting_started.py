@@ -1,13 +1,16 @@
 """manifests/getting-started on the lab: `skiff apply` builds it, pushes it and runs it;
 the todo list answers on every node; editing one source file and applying again re-runs
-only the source COPY (and the CMD after it): every other layer is a cache hit."""
+only the source COPY (and the CMD after it): every other layer is a cache hit. And the
+seed's compose story: `skiff compose up -d`, add items, `down`, `up -d`: still there."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
+import subprocess
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -16,7 +19,7 @@ from typing import Any
 import pytest
 
 from agent.images.store import ImageStore
-from tests.e2e.conftest import Lab, wait_for
+from tests.e2e.conftest import SKIFF, Lab, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(400)]
 
@@ -56,10 +59,10 @@ def _get(url: str, data: bytes | None = None) -> str | None:
         return None
 
 
-def _service_image(lab: Lab) -> str:
+def _service_image(lab: Lab, service: str = "web") -> str:
     out = lab.skiff("get", "services", "--app", "getting-started", "-o", "json").stdout
     items: list[dict[str, Any]] = json.loads(out)["items"]
-    return str(items[0]["spec"]["image"])
+    return str(next(i for i in items if i["metadata"]["name"] == service)["spec"]["image"])
 
 
 def _apply(lab: Lab, compose: Path) -> str:
@@ -109,5 +112,41 @@ def test_getting_started_builds_runs_and_rebuilds_only_the_source(lab: Lab) -> N
         assert all(cached for _, cached in step_outcomes(unchanged)), unchanged
         assert "app/getting-started unchanged" in unchanged
     finally:
-        lab.skiff("delete", "app", "getting-started", "--ignore-not-found", check=False)
+        lab.skiff("delete", "app", "getting-started", "--volumes", "--ignore-not-found",
+                  check=False)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _compose(lab: Lab, app: Path, *args: str) -> str:
+    env = {**os.environ, "SKIFF_CONFIG": str(lab.config)}
+    proc = subprocess.run([SKIFF, "compose", *args], cwd=app, capture_output=True,
+                          text=True, env=env, timeout=300, check=False)
+    assert proc.returncode == 0, f"skiff compose {' '.join(args)}:\n{proc.stdout}{proc.stderr}"
+    return proc.stdout
+
+
+def test_compose_up_down_up_keeps_the_items(lab: Lab) -> None:
+    work = Path(tempfile.mkdtemp(prefix="skiff-e2e-compose-"))
+    app = work / "getting-started"
+    try:
+        shutil.copytree(APP_DIR, app, symlinks=True)
+        _compose(lab, app, "up", "-d", "--wait", "--progress", "plain")
+        ps = _compose(lab, app, "ps")
+        assert sum(" web " in f" {line} " for line in ps.splitlines()) == 2, ps
+        assert sum(" db " in f" {line} " for line in ps.splitlines()) == 1, ps
+
+        urls = [f"http://{lab.node_address(i)}:3000/cgi-bin/items" for i in (1, 2, 3)]
+        for i, item in enumerate(("milk", "bread", "eggs")):
+            answer = wait_for(lambda u=urls[i], x=item: _get(u, f"item={x}".encode()),
+                              f"adding {item} on node {i + 1}", timeout=60)
+            assert item in answer.splitlines(), answer
+
+        _compose(lab, app, "down")
+        assert not lab.tasks("getting-started")
+        _compose(lab, app, "up", "-d", "--wait")
+        listed = wait_for(lambda: _get(urls[0]), "the list after up again", timeout=60)
+        assert listed.splitlines()[-3:] == ["milk", "bread", "eggs"], listed
+    finally:
+        lab.skiff("delete", "app", "getting-started", "--volumes", "--ignore-not-found",
+                  check=False)
         shutil.rmtree(work, ignore_errors=True)
