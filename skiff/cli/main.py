@@ -18,6 +18,7 @@ from skiff.cli import (
     lab,
     network_cmds,
     registry_cmds,
+    run_cmds,
     volume_cmds,
 )
 from skiff.cli.context import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError
@@ -182,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     network_cmds.add_parser(sub, _client_flags)
     volume_cmds.add_parser(sub, _client_flags)
     compose_cmds.add_parser(sub, _client_flags)
+    run_cmds.add_parsers(sub, _client_flags)
 
     p = sub.add_parser("token", help="join tokens for new nodes")
     token_sub = p.add_subparsers(dest="token_command", metavar="COMMAND")
@@ -262,6 +264,14 @@ def dispatch(args: argparse.Namespace) -> int:
         return _run_async(volume_cmds.cmd_volume, args)
     if cmd == "compose":
         return _run_async(compose_cmds.cmd_compose, args)
+    if cmd == "run":
+        return _run_async(run_cmds.cmd_run, args)
+    if cmd == "ps":
+        return _run_async(run_cmds.cmd_ps, args)
+    if cmd in ("stop", "start"):
+        return _run_async(run_cmds.cmd_stop_start, args)
+    if cmd == "rm":
+        return _run_async(run_cmds.cmd_rm, args)
     if cmd == "build":
         return _run_async(build_cmd.cmd_build, args)
     if cmd == "builder":
