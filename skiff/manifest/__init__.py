@@ -246,6 +246,14 @@ def load_files(paths: list[str | os.PathLike[str]],
             docs.append(interpolation(doc))
             if interpolation.errors:
                 raise where.error(interpolation.errors)
+            # Each file must be a valid compose file on its own, as compose checks them,
+            # so a mistake in one is never hidden by what a later one overrides.
+            alone = copy.deepcopy(docs[-1])
+            if isinstance(alone, dict):
+                set_aside(alone)
+                structural = validate(alone, partial=True)
+                if structural:
+                    raise where.error(structural)
             warnings += [str(where.problem(p, f'variable "{name}" is not set; using an '
                                               "empty string")) for p, name in
                          interpolation.unset]

@@ -131,11 +131,14 @@ def _one_of(error: ValidationError, path: KeyPath) -> Iterator[Located]:
     yield path, False, f"expected {_expected(error.schema)}, got {_show(error.instance)}"
 
 
-def validate(doc: Any) -> list[Located]:
+def validate(doc: Any, partial: bool = False) -> list[Located]:
     """The structural problems in ``doc`` as (path, at_key, message); at most
-    MAX_PROBLEMS + 1 of them, so a list of 100,000 wrong items stops early."""
+    MAX_PROBLEMS + 1 of them, so a list of 100,000 wrong items stops early. ``partial``:
+    one of several files merged, which may leave out what another file has."""
     found: dict[tuple[KeyPath, str], Located] = {}
     for error in _validator().iter_errors(doc):
+        if partial and error.validator in ("required", "minProperties"):
+            continue
         for loc in _translate(error):
             found.setdefault((loc[0], loc[2]), loc)
         if len(found) > MAX_PROBLEMS:

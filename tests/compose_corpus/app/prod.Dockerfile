@@ -1,0 +1,2 @@
+FROM busybox AS build
+FROM busybox
