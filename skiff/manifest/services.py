@@ -192,6 +192,26 @@ def _restart(raw: dict[str, Any], path: KeyPath, c: Collector
     return found if found is not None else (None, None)
 
 
+_CONDITIONS = {"none": "no", "on-failure": "on-failure", "any": "always"}
+
+
+def _restart_policy(policy: dict[str, Any], path: KeyPath, c: Collector
+                    ) -> tuple[RestartPolicy | None, int | None]:
+    """deploy.restart_policy (condition, max_attempts) as the equivalent `restart`; its
+    delay and window are the agent's back-off, which is fixed."""
+    for key in ("delay", "window"):
+        if key in policy:
+            c.warn((*path, key), f"{key} is ignored: restarts back off from 0.5 s to 30 s")
+    restart = _CONDITIONS[policy.get("condition", "any")]
+    attempts = c.read(policy, "max_attempts", path, lambda v: to_int(v, 0), None)
+    if attempts and restart == "on-failure":
+        return "on-failure", attempts
+    if attempts and restart == "always":
+        c.warn((*path, "max_attempts"), "max_attempts with condition any: counted as "
+                                        "on-failure:N would differ; restarts are unlimited")
+    return restart, None  # type: ignore[return-value]
+
+
 def _capabilities(raw: dict[str, Any], key: str, path: KeyPath, c: Collector) -> list[str]:
     out: list[str] = []
     for i, value in enumerate(raw.get(key) or []):
@@ -313,6 +333,10 @@ def service_spec(name: str, raw: dict[str, Any], path: KeyPath, c: Collector,
     image = _image(name, raw, path, c, ctx, build)
     volumes = _volumes(raw.get("volumes") or [], (*path, "volumes"), c, ctx, name)
     restart, max_retries = _restart(raw, path, c)
+    policy = (raw.get("deploy") or {}).get("restart_policy")
+    if policy is not None:  # swarm's form wins over `restart`, as in docker stack deploy
+        restart, max_retries = _restart_policy(policy, (*path, "deploy", "restart_policy"),
+                                               c)
     grace = c.read(raw, "stop_grace_period", path,
                    lambda v: format_duration(parse_duration(v)), None)
     return ServiceSpec(

@@ -48,7 +48,6 @@ SERVICE: Mapping[str, str] = {
 
 DEPLOY: Mapping[str, str] = {
     "endpoint_mode": "ignored: published ports go through the routing mesh (vip)",
-    "restart_policy": "ignored: use restart (a replica is restarted in place)",
     "update_config": "not applied yet: a changed service replaces its replicas at once",
     "rollback_config": "not applied yet",
 }

@@ -261,8 +261,8 @@ CASES: dict[str, Case] = {
         "services.agent.deploy.placement.constraints[0]: "),
     "19-deploy-update-config.yml": Case(
         lambda m: m.warned("services.web.deploy.update_config",
-                           "services.web.deploy.rollback_config",
-                           "services.web.deploy.restart_policy") and None,
+                           "services.web.deploy.rollback_config") and
+        (m.svc("web").restart, m.svc("web").restart_max_retries) == ("on-failure", 3) and None,
         ("replicas: 2", "replicas: -2"), "services.web.deploy.replicas: "),
     "20-expose-labels-user-hostname.yml": Case(_misc, ("hostname: api-host",
                                                        "hostname: api_host!"),

@@ -159,3 +159,20 @@ services:
                    "{condition: service_healthy}}}\n  b: {image: busybox}\n")
     assert any("service_healthy waits only until the service runs" in w
                for w in healthy.warnings)
+
+
+def test_swarm_restart_policy_becomes_restart_and_wins() -> None:
+    def restart(policy: str):  # type: ignore[no-untyped-def]
+        web = load("name: x\nservices:\n  web:\n    image: busybox\n    restart: always\n"
+                   f"    deploy:\n      restart_policy: {policy}\n").app.services["web"]
+        return web.restart, web.restart_max_retries
+    assert restart("{condition: none}") == ("no", None)
+    assert restart("{condition: on-failure, max_attempts: 5}") == ("on-failure", 5)
+    assert restart("{condition: any}") == ("always", None)
+    assert restart("{}") == ("always", None)
+    warned = load("name: x\nservices:\n  web:\n    image: busybox\n    deploy:\n"
+                  "      restart_policy: {condition: any, delay: 5s}\n").warnings
+    assert any("delay is ignored" in w for w in warned)
+    assert problems("name: x\nservices:\n  web:\n    image: busybox\n    deploy:\n"
+                    "      restart_policy: {condition: sometimes}\n")[0].startswith(
+        "6:35 services.web.deploy.restart_policy.condition")
