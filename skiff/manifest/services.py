@@ -312,7 +312,9 @@ def _build(raw: dict[str, Any], path: KeyPath, c: Collector,
         return None
     where = (*path, "build")
     entry = {"context": value} if isinstance(value, str) else value
-    context = c.attempt((*where, "context") if "context" in entry else where,
+    # The short form's problems are the value's own: `build.context` is not written.
+    written = isinstance(value, dict) and "context" in value
+    context = c.attempt((*where, "context") if written else where,
                         lambda: builds.resolve_context(entry.get("context", "."), ctx.base_dir))
     dockerfile = c.attempt((*where, "dockerfile"),
                            lambda: builds.check_dockerfile(entry.get("dockerfile")))

@@ -65,6 +65,7 @@ services:
      "5:16 services.web.build.context: remote build context"),
     ("    build:\n      contxt: .\n", '5:7 services.web.build.contxt: unknown key "contxt"'),
     ("    build: 3\n", "4:12 services.web.build"),
+    ("    build: ''\n", "4:12 services.web.build: the build context must be a folder path"),
     ("    command: [x]\n", "4:5 services.web: a service needs `image`, or `build`"),
 ])
 def test_bad_builds_name_line_and_key(lines: str, expected: str) -> None:
