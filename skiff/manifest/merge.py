@@ -8,6 +8,8 @@ files override earlier ones. Pure; works on the documents after interpolation.
 - `ports` merge by container port (and protocol), `volumes` and `tmpfs` by target: a
   later entry for the same target replaces the earlier one.
 - A service's `networks` and `depends_on`, as lists or mappings, merge as mappings.
+- `build` given short (`./dir`) in one file and long in another merges as the long form,
+  the short one being its `context`.
 - Other lists (`cap_add`, `profiles`, ...) are joined, without repeats.
 """
 
@@ -62,9 +64,16 @@ def _by_key(old: Any, new: Any, key: Any) -> list[Any]:
     return list(merged.values())
 
 
+def _long_build(value: Any) -> Any:
+    return {"context": value} if isinstance(value, str) else value
+
+
 def _merge_value(key: str, old: Any, new: Any) -> Any:
     if old is None or key in REPLACED:
         return copy.deepcopy(new)
+    if key == "build" and isinstance(old, dict) != isinstance(new, dict):
+        # compose reads `build: ./dir` as `build: {context: ./dir}` before merging.
+        old, new = _long_build(old), _long_build(new)
     if key in MAPLIKE:
         return {**_as_map(old), **_as_map(new)}
     if key in NAMED_LISTS and (isinstance(old, list) or isinstance(new, list)):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from skiff.manifest import ManifestError, load_document, load_text, to_compose
+from skiff.manifest import ManifestError, load_document, load_files, load_text, to_compose
 from skiff.manifest.builds import services_to_build, without_builds
 from skiff.models.appspec import BuildSpec
 
@@ -76,6 +76,20 @@ def test_bad_builds_name_line_and_key(lines: str, expected: str) -> None:
 def test_a_relative_context_sent_to_the_api_is_refused() -> None:
     found = problems("name: shop\nservices:\n  web:\n    build: ./web\n", base=None)
     assert any("build context" in p and "must be an absolute path" in p for p in found)
+
+
+def test_merged_files_read_a_short_build_as_its_context(tmp_path: Path) -> None:
+    (tmp_path / "compose.yml").write_text(
+        "name: shop\nservices:\n  web:\n    build: ./web\n"
+        "  db:\n    build:\n      context: db\n      args: {A: 1}\n")
+    (tmp_path / "dev.yml").write_text(
+        "services:\n  web:\n    build:\n      dockerfile: dev.Dockerfile\n"
+        "  db:\n    build: ./db2\n")
+    app = load_files([tmp_path / "compose.yml", tmp_path / "dev.yml"], environ={}).app
+    assert app.services["web"].build == BuildSpec(context=str(tmp_path / "web"),
+                                                  dockerfile="dev.Dockerfile")
+    assert app.services["db"].build == BuildSpec(context=str(tmp_path / "db2"),
+                                                 args={"A": "1"})
 
 
 def test_to_compose_round_trips_build() -> None:
