@@ -28,6 +28,9 @@ _UNAVAILABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
                 grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN}
 _COMPACTED = "required revision has been compacted"
 _FUTURE = "required revision is a future revision"
+# Reads ride out an etcd leader election (typically 1-2 election timeouts).
+READ_RETRY_FIRST = 0.1
+READ_RETRY_FOR = 5.0
 
 _CHANNEL_OPTIONS = {
     # gRPC's default reconnect back-off grows to 120 s: after an etcd restart the
@@ -123,11 +126,26 @@ class EtcdKV:
             options["timeout"] = self.timeout
         return options
 
+    async def _read(self, request: Any) -> Any:
+        """A Range, retried for a few seconds while etcd is between leaders ("leader
+        changed", "no leader"): a read is safe to repeat, and a member dying is exactly
+        when a caller most needs an answer. Other failures, and writes, are not retried
+        here."""
+        delay, deadline = READ_RETRY_FIRST, asyncio.get_running_loop().time() + READ_RETRY_FOR
+        while True:
+            client = await self._connect()
+            try:
+                return await client.kvstub.Range(request, **self._call_options(client))
+            except grpc.aio.AioRpcError as exc:
+                electing = exc.code() in _UNAVAILABLE and "leader" in (exc.details() or "")
+                if not electing or asyncio.get_running_loop().time() + delay > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
     async def get(self, key: str) -> KeyValue | None:
-        client = await self._connect()
         try:
-            resp = await client.kvstub.Range(rpc.RangeRequest(key=key.encode()),
-                                             **self._call_options(client))
+            resp = await self._read(rpc.RangeRequest(key=key.encode()))
         except grpc.aio.AioRpcError as exc:
             _raise(exc)
         return _kv(resp.kvs[0]) if resp.kvs else None
@@ -135,12 +153,10 @@ class EtcdKV:
     async def range(self, prefix: str, revision: int = 0) -> tuple[list[KeyValue], int]:
         """One Range request, so the result is one consistent snapshot (etcd returns
         keys in byte order, which is our "sorted by key")."""
-        client = await self._connect()
         key, end = _prefix_range(prefix)
         try:
-            resp = await client.kvstub.Range(
-                rpc.RangeRequest(key=key, range_end=end, revision=revision),
-                **self._call_options(client))
+            resp = await self._read(rpc.RangeRequest(key=key, range_end=end,
+                                                     revision=revision))
         except grpc.aio.AioRpcError as exc:
             _raise(exc, revision=revision)
         # A range at an old revision answers with the current header revision; the
