@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent import launch, rootfs
+from agent import health, launch, rootfs
 from agent.context import NodeContext
 from agent.images.errors import ImageError
 from agent.images.models import Image
@@ -30,6 +30,7 @@ from agent.network.files import cluster_resolv_conf
 from agent.restart import RESET_AFTER, decide
 from agent.runtime.container import ContainerStartError, ContainerState
 from agent.runtime.request import RequestError
+from agent.runtime.runc import RuncError, RuncTimeout
 from skiff.models.appspec import ServiceSpec
 from skiff.models.objects import Task
 
@@ -63,6 +64,7 @@ class TaskRunner:
             self._stop.set()  # only here to stop and clean up what is left of it
         self._purge = False  # also remove logs (the task object is gone)
         self.done = asyncio.Event()
+        self._unhealthy = False  # the last exit was the health check stopping it
 
     # -- what the agent tells the runner -------------------------------------------------
 
@@ -115,12 +117,12 @@ class TaskRunner:
                     exit_code: int | None = None
                     oom = False
                 else:
-                    exit_code, oom = await self._wait_exit()
+                    exit_code, oom = await self._wait_running()
             elif adopted:
                 if self.status.state != "running" or self.status.container_id != self.cid:
                     await self._report(state="running", container_id=self.cid,
                                        message="", pid=current.pid)
-                exit_code, oom = await self._wait_exit()
+                exit_code, oom = await self._wait_running()
             else:
                 exit_code, oom = current.exit_code, current.oom_killed
             adopted = ended = False
@@ -241,6 +243,58 @@ class TaskRunner:
             nameserver, host)
         (self.dir / "resolv.conf").write_text(text)
 
+    async def _wait_running(self) -> tuple[int | None, bool]:
+        """Until the container exits, probing its health meanwhile if it has a check."""
+        self._unhealthy = False
+        config = await self._health_config()
+        if config is None:
+            if self.status.health is not None:
+                await self._report(health=None)
+            return await self._wait_exit()
+        monitor = asyncio.create_task(self._monitor(config))
+        try:
+            return await self._wait_exit()
+        finally:
+            monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await monitor
+
+    async def _health_config(self) -> health.HealthConfig | None:
+        spec = self.task.spec.container
+        try:
+            image = await self.ctx.images.resolve(spec.image)
+        except ImageError:
+            image = None
+        return health.effective(spec.healthcheck,
+                                image.config.healthcheck if image is not None else None)
+
+    async def _monitor(self, config: health.HealthConfig) -> None:
+        """Probe every interval (Docker's rules in agent/health.py); an unhealthy
+        container is stopped, so its restart policy replaces it."""
+        tracker = health.HealthTracker(config, time.monotonic())
+        await self._report(health="starting")
+        while True:
+            await asyncio.sleep(config.interval)
+            try:
+                result = await self.ctx.runtime.exec(self.cid, list(config.argv),
+                                                     timeout=config.timeout)
+                passed, output = result.exit_code == 0, (result.stdout + result.stderr)
+            except (RuncTimeout, RuncError) as exc:
+                passed, output = False, str(exc)
+            before = tracker.status
+            after = tracker.observe(passed, time.monotonic())
+            if after != before:
+                await self._report(health=after)
+            if after == "unhealthy":
+                self._unhealthy = True
+                last = output.strip().splitlines()[-1:] if output.strip() else []
+                log.info("task %s: unhealthy after %d failed checks%s; stopping it",
+                         self.task.metadata.name, tracker.failures,
+                         f" ({last[0][:200]})" if last else "")
+                await self.ctx.runtime.stop(
+                    self.cid, grace_seconds=launch.stop_grace(self.task.spec.container))
+                return
+
     async def _wait_exit(self) -> tuple[int | None, bool]:
         """Until the container exits (its shim writes the exit record) or a stop is asked."""
         exit_path = self.dir / "exit.json"
@@ -268,6 +322,8 @@ class TaskRunner:
         else:
             code_for_policy = exit_code if exit_code is not None else 1
             message = "OOMKilled" if oom else f"exited with code {exit_code}"
+            if self._unhealthy:
+                message = f"unhealthy (stopped by its health check); {message}"
             if code_for_policy != 0:
                 lines = await self.ctx.runtime.last_log_lines(self.cid, LOG_LINES_ON_FAILURE)
                 if lines:

@@ -67,7 +67,7 @@ class BinderLoop(Reconciler):
         # An unbound task wants a node; a deleted or ended one may have freed room; one
         # that runs (or ended) may be what a pending task's depends_on waits for.
         if event == "DELETED" or task.spec.node_name is None or task.terminal or \
-                task.status.state == "running":
+                task.status.state == "running":  # health changes come as running too
             self.enqueue_soon(_KEY)
 
     def all_keys(self) -> Iterable[Hashable]:

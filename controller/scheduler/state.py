@@ -46,9 +46,10 @@ class SchedulingState:
         self._cpus: Counter[str] = Counter()
         self._memory: Counter[str] = Counter()
         self._groups: dict[tuple[str, str, tuple[str, ...]], Counter[LabelValues]] = {}
-        # (app, service) → (state, exit code) of each of its tasks, bound or not, ended
-        # or not: what depends_on conditions are judged by.
-        self.service_tasks: dict[tuple[str, str], list[tuple[str, int | None]]] = {}
+        # (app, service) → (state, exit code, health) of each of its tasks, bound or not,
+        # ended or not: what depends_on conditions are judged by.
+        self.service_tasks: dict[tuple[str, str],
+                                 list[tuple[str, int | None, str | None]]] = {}
 
     @classmethod
     def build(cls, nodes: Iterable[Node], tasks: Iterable[Task],
@@ -58,7 +59,7 @@ class SchedulingState:
         for task in tasks:
             state.service_tasks.setdefault(
                 (task.metadata.app or "", task.spec.service), []).append(
-                (task.status.state, task.status.exit_code))
+                (task.status.state, task.status.exit_code, task.status.health))
             if task.spec.node_name is not None and not task.terminal:
                 state._add(task, task.spec.node_name)
         return state

@@ -46,9 +46,10 @@ def check(raw_services: Mapping[str, Any], services: Mapping[str, ServiceSpec],
             elif dep not in services:
                 c.add(path, f"service {quote(name)} depends on {quote(dep)}, which no "
                             "active profile enables")
-            elif spec.depends_on[dep] == "service_healthy":
-                c.warn(path, "service_healthy waits only until the service runs: skiff "
-                             "does not run health checks yet")
+            elif spec.depends_on[dep] == "service_healthy" and \
+                    services[dep].healthcheck is None:
+                c.warn(path, f"{dep} has no healthcheck here: unless its image has one, "
+                             "service_healthy waits only until it runs")
     cycle = _cycle({n: s for n, s in services.items()
                     if all(d != n for d in s.depends_on)})
     if cycle:

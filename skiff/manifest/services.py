@@ -26,6 +26,7 @@ from skiff.manifest.units import format_duration, parse_bytes, parse_duration
 from skiff.models.appspec import (
     BuildSpec,
     Deploy,
+    Healthcheck,
     Mount,
     PortMapping,
     ResourceLimits,
@@ -190,6 +191,35 @@ def _restart(raw: dict[str, Any], path: KeyPath, c: Collector
              ) -> tuple[RestartPolicy | None, int | None]:
     found = c.read(raw, "restart", path, restart_policy, None)
     return found if found is not None else (None, None)
+
+
+def _healthcheck(raw: dict[str, Any], path: KeyPath, c: Collector) -> Healthcheck | None:
+    """compose's healthcheck: `test` as a string is CMD-SHELL; a list starts with CMD,
+    CMD-SHELL or NONE; durations are checked and kept as compose writes them."""
+    hc = raw.get("healthcheck")
+    if hc is None:
+        return None
+    where = (*path, "healthcheck")
+    test = hc.get("test")
+    if isinstance(test, str):
+        test = ["CMD-SHELL", test]
+    elif isinstance(test, list):
+        if not test or test[0] not in ("CMD", "CMD-SHELL", "NONE"):
+            c.add((*where, "test"), 'a test list starts with "CMD", "CMD-SHELL" or "NONE"')
+        elif test[0] != "NONE" and len(test) < 2:
+            c.add((*where, "test"), f"{test[0]} needs a command after it")
+
+    def duration(key: str) -> str | None:
+        return c.read(hc, key, where, lambda v: format_duration(parse_duration(v)), None)
+
+    if "start_interval" in hc:
+        c.warn((*where, "start_interval"), "start_interval is ignored: probes run every "
+                                           "interval from the start")
+    return Healthcheck(test=test, interval=duration("interval"), timeout=duration("timeout"),
+                       retries=c.read(hc, "retries", where, lambda v: to_int(v, 1, 1000),
+                                      None),
+                       start_period=duration("start_period"),
+                       disable=c.read(hc, "disable", where, to_bool, False))
 
 
 _CONDITIONS = {"none": "no", "on-failure": "on-failure", "any": "always"}
@@ -357,6 +387,7 @@ def service_spec(name: str, raw: dict[str, Any], path: KeyPath, c: Collector,
         volumes=volumes + _tmpfs(raw, path, c, {m.target for m in volumes}),
         depends_on=c.read(raw, "depends_on", path, _depends_on, {}),
         expose=[str(p) for p in raw.get("expose") or []],
+        healthcheck=_healthcheck(raw, path, c),
         networks=_networks(raw.get("networks"), (*path, "networks"), c, ctx, name),
         deploy=_deploy(raw.get("deploy") or {}, (*path, "deploy"), c),
         restart=restart,

@@ -34,7 +34,6 @@ SERVICE: Mapping[str, str] = {
     "dns": "ignored: containers use their node's DNS server, which forwards out",
     "dns_search": "ignored: containers use their node's DNS server",
     "extra_hosts": IGNORED,
-    "healthcheck": "not run yet: replicas count as ready once running",
     "cpus": "ignored: use deploy.resources.limits.cpus",
     "mem_limit": "ignored: use deploy.resources.limits.memory",
     "mem_reservation": "ignored: use deploy.resources.reservations.memory",

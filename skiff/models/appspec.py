@@ -138,6 +138,20 @@ class Deploy:
 
 
 @dataclass(frozen=True)
+class Healthcheck:
+    """compose's `healthcheck`, normalised: `test` in Docker's list form (["CMD", ...],
+    ["CMD-SHELL", "..."], ["NONE"]) or None to keep the image's; durations as compose
+    writes them ("30s"); None where the image's or Docker's default applies."""
+
+    test: list[str] | None = None
+    interval: str | None = None
+    timeout: str | None = None
+    retries: int | None = None
+    start_period: str | None = None
+    disable: bool = False
+
+
+@dataclass(frozen=True)
 class BuildSpec:
     """compose's `build:`: what `skiff apply` builds (on the cluster) before deploying."""
 
@@ -177,6 +191,7 @@ class ServiceSpec:
     # service_completed_successfully): this service's tasks wait for it.
     depends_on: dict[str, str] = field(default_factory=dict)
     expose: list[str] = field(default_factory=list)  # informational: networks are open
+    healthcheck: Healthcheck | None = None
 
     @property
     def replicas(self) -> int:

@@ -3,6 +3,7 @@ what they depend on meets its condition, whichever nodes each runs on."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from typing import Any
 
@@ -82,4 +83,58 @@ services:
         assert migrate["finishedAt"] <= db_started
     finally:
         lab.skiff("delete", "app", "order", "--ignore-not-found", check=False)
+        shutil.rmtree(gate, ignore_errors=True)
+
+
+def test_health_checks_gate_service_healthy_and_restart_unhealthy_replicas(lab: Lab) -> None:
+    gate = f"/tmp/skiff-e2e-health-{lab.name}"
+    try:
+        lab.apply(f"""\
+name: healthy
+services:
+  db:
+    image: busybox
+    command: ["sleep", "3600"]
+    stop_signal: SIGKILL
+    restart: always
+    volumes:
+      - {gate}:/gate
+    healthcheck:
+      test: ["CMD", "test", "-e", "/gate/ready"]
+      interval: 1s
+      timeout: 2s
+      retries: 2
+  web:
+    image: busybox
+    command: ["sleep", "3600"]
+    stop_signal: SIGKILL
+    depends_on:
+      db: {{condition: service_healthy}}
+""")
+
+        def db_task() -> dict[str, Any] | None:
+            tasks = _by_service(lab, "healthy").get("db", [])
+            return tasks[0] if tasks and tasks[0]["status"]["state"] == "running" else None
+        db = wait_for(db_task, "db running", timeout=120)
+        assert db["status"].get("health") in ("starting", "unhealthy")
+        web = _by_service(lab, "healthy")["web"][0]
+        assert web["status"]["state"] == "pending"
+        assert web["status"]["message"] == "waiting for service db (healthy)"
+
+        with open(f"{gate}/ready", "w") as f:
+            f.write("ok\n")
+        wait_for(lambda: (t := db_task()) and t["status"].get("health") == "healthy",
+                 "db healthy", timeout=60)
+        wait_for(lambda: _by_service(lab, "healthy")["web"][0]["status"]["state"] ==
+                 "running", "web running once db is healthy", timeout=60)
+
+        os.unlink(f"{gate}/ready")  # the check fails twice: unhealthy, stopped, restarted
+
+        def restarted() -> dict[str, Any] | None:
+            tasks = _by_service(lab, "healthy").get("db", [])
+            return tasks[0] if tasks and tasks[0]["status"].get("restarts", 0) >= 1 else None
+        again = wait_for(restarted, "the unhealthy db restarted", timeout=90)
+        assert again["metadata"]["name"] == db["metadata"]["name"]
+    finally:
+        lab.skiff("delete", "app", "healthy", "--ignore-not-found", check=False)
         shutil.rmtree(gate, ignore_errors=True)

@@ -18,7 +18,7 @@ from controller.reconcilers.app_networks import desired_networks
 from controller.reconcilers.app_plan import desired_service
 from controller.reconcilers.app_volumes import desired_volumes
 from skiff.manifest import LoadResult, ManifestError, load_files
-from skiff.models.appspec import AppSpec, Mount, ServiceSpec
+from skiff.models.appspec import AppSpec, Healthcheck, Mount, ServiceSpec
 from skiff.models.objects import App, ObjectMeta
 
 CORPUS = Path(__file__).resolve().parents[1] / "compose_corpus"
@@ -138,7 +138,9 @@ def _conds(m: Mapped) -> None:
     assert m.svc("web").depends_on == {"db": "service_healthy", "migrate":
                                        "service_completed_successfully",
                                        "cache": "service_started"}
-    assert m.warned("services.db.healthcheck", "services.web.depends_on.db")
+    assert m.svc("db").healthcheck is not None
+    assert m.svc("db").healthcheck.test == ["CMD-SHELL", "true"]
+    assert not m.warnings  # db has a healthcheck: service_healthy means healthy
 
 
 def _restart(m: Mapped) -> None:
@@ -249,7 +251,9 @@ CASES: dict[str, Case] = {
         _conds, ("condition: service_started", "condition: service_running"),
         "services.web.depends_on.cache.condition: "),
     "15-healthcheck.yml": Case(
-        lambda m: m.warned("services.web.healthcheck") and None,
+        lambda m: m.svc("web").healthcheck == Healthcheck(
+            test=["CMD", "wget", "-q", "-O-", "http://localhost/"], interval="30s",
+            timeout="5s", retries=3, start_period="10s") and not m.warnings and None,
         ("  web:\n    image: busybox\n", "  web:\n    image: busybox\n    depends_on: [web]\n"),
         'services.web.depends_on.web: service "web" depends on itself'),
     "16-restart.yml": Case(_restart, ("restart: on-failure:3", "restart: sometimes"),

@@ -157,8 +157,8 @@ services:
     assert bad and "service_ready" in bad[0]
     healthy = load("name: x\nservices:\n  a: {image: busybox, depends_on: {b: "
                    "{condition: service_healthy}}}\n  b: {image: busybox}\n")
-    assert any("service_healthy waits only until the service runs" in w
-               for w in healthy.warnings)
+    assert any("b has no healthcheck here: unless its image has one, service_healthy "
+               "waits only until it runs" in w for w in healthy.warnings)
 
 
 def test_swarm_restart_policy_becomes_restart_and_wins() -> None:

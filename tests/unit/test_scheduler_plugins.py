@@ -252,3 +252,19 @@ def test_a_task_waits_until_its_dependencies_meet_their_condition():
     assert status(running_db, done) == FITS
     other_app = task_of(svc("db", app="other"), 1, node="n1", state="running")
     assert not status(other_app, done).fits  # another app's db is not ours
+
+
+def test_service_healthy_waits_for_a_healthy_replica_or_one_without_a_check():
+    web = _with_deps("web", {"db": "service_healthy"})
+    pending = task_of(web, 1)
+    db = task_of(svc("db"), 1, node="n1", state="running")
+    plugin = dependencies.Dependencies()
+
+    def with_health(health):  # type: ignore[no-untyped-def]
+        dep = dataclasses.replace(db, status=dataclasses.replace(db.status, health=health))
+        return plugin.prefilter(pending, SchedulingState.build([node("n1")], [pending, dep]))
+
+    assert with_health("starting") == unschedulable("waiting for service db (healthy)")
+    assert with_health("unhealthy") == unschedulable("waiting for service db (healthy)")
+    assert with_health("healthy") == FITS
+    assert with_health(None) == FITS  # no check anywhere: running is all there is

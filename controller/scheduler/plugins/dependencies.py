@@ -2,7 +2,8 @@
 on meets its condition, wherever that service's tasks run:
 
 - service_started: one of its tasks is running;
-- service_healthy: the same, until health checks run (a warning at apply says so);
+- service_healthy: one of its tasks is running and healthy (or running with no health
+  check at all, neither in the service nor in its image);
 - service_completed_successfully: one of its tasks completed with exit code 0.
 
 Until then the task stays pending, saying what it waits for. The scheduler looks again
@@ -17,10 +18,13 @@ from skiff.models.objects import Task
 NAME = "dependencies"
 
 
-def met(condition: str, tasks: list[tuple[str, int | None]]) -> bool:
+def met(condition: str, tasks: list[tuple[str, int | None, str | None]]) -> bool:
     if condition == "service_completed_successfully":
-        return any(state == "complete" and code == 0 for state, code in tasks)
-    return any(state == "running" for state, _ in tasks)
+        return any(state == "complete" and code == 0 for state, code, _ in tasks)
+    if condition == "service_healthy":
+        return any(state == "running" and health in ("healthy", None)
+                   for state, _, health in tasks)
+    return any(state == "running" for state, _, _ in tasks)
 
 
 def waiting_for(task: Task, state: SchedulingState) -> str | None:
