@@ -16,6 +16,8 @@ from agent.volume_sync import NodeVolumes
 from skiff.models.objects import Task, TaskStatus
 
 Reporter = Callable[[Task, TaskStatus], Awaitable[None]]
+# (task, reason, message, type): something worth an Event; queued, never waited on.
+EventSink = Callable[[Task, str, str, str], None]
 
 
 @dataclass
@@ -36,6 +38,7 @@ class NodeContext:
     # Named volumes' folders and their Volume objects; None: folders only, unreported
     # (tests of a lone agent).
     volumes: NodeVolumes | None = None
+    event: EventSink | None = None
 
     def container_dir(self, cid: str) -> Path:
         return self.containers_dir / cid

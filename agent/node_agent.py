@@ -14,6 +14,7 @@ import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -51,6 +52,7 @@ from skiff.models.objects import (
 )
 
 log = logging.getLogger("skiff.agent")
+EVENT_QUEUE = 1000
 TaskKey = tuple[str, str]
 
 
@@ -97,12 +99,13 @@ class NodeAgent:
         self.ctx = NodeContext(settings.name, self.runtime, self.images, self.network,
                                state / "containers", state / "volumes",
                                settings.cgroup_parent, self._report, source, self.cluster,
-                               settings.address, self.volumes)
+                               settings.address, self.volumes, self._event)
         self.tasks: dict[TaskKey, Task] = {}
         self.runners: dict[TaskKey, TaskRunner] = {}
         self._runner_tasks: set[asyncio.Task[None]] = set()
         self._unreported: dict[TaskKey, tuple[Task, TaskStatus]] = {}
         self._wake = asyncio.Event()
+        self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(EVENT_QUEUE)
         self._synced = False
         self._secret = ""
 
@@ -139,6 +142,26 @@ class NodeAgent:
                 return
             log.warning("task %s: status not reported yet: %s", key[1], exc.message)
             self._unreported[key] = (task, status)
+
+    def _event(self, task: Task, reason: str, message: str, type_: str) -> None:
+        """Queue an Event about one of this node's tasks; dropped if the queue is full
+        (events are for people, never worth slowing a task down)."""
+        with contextlib.suppress(asyncio.QueueFull):
+            self._events.put_nowait({
+                "involved": {"kind": "Task", "name": task.metadata.name,
+                             "app": task.metadata.app},
+                "reason": reason, "message": message[:1000], "type": type_,
+                "at": datetime.now(UTC).isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z")})
+
+    async def _post_events(self) -> None:
+        while True:
+            body = await self._events.get()
+            try:
+                await self.api.request("POST", "/api/v1/events", body=body)
+            except ApiError as exc:
+                if exc.code not in ("NotFound", "Forbidden"):
+                    log.debug("event %s not recorded: %s", body["reason"], exc.message)
 
     async def _heartbeat(self) -> None:
         while True:
@@ -291,7 +314,7 @@ class NodeAgent:
                  self.settings.port)
         loops = [asyncio.create_task(c) for c in (
             self._heartbeat(), self._follow(), self._resync(), self._sync_loop(),
-            self.cluster.run(), self.volumes.run())]
+            self.cluster.run(), self.volumes.run(), self._post_events())]
         if self.settings.image_gc_unused_for > 0:
             loops.append(asyncio.create_task(self.image_gc.run_forever()))
         try:

@@ -32,7 +32,7 @@ from agent.runtime.container import ContainerStartError, ContainerState
 from agent.runtime.request import RequestError
 from agent.runtime.runc import RuncError, RuncTimeout
 from skiff.models.appspec import ServiceSpec
-from skiff.models.objects import Task
+from skiff.models.objects import Task, TaskStatus
 
 log = logging.getLogger(__name__)
 EXIT_POLL = 0.25
@@ -46,6 +46,31 @@ PULL_REPORT_SECONDS = 1.0
 
 class PrepareError(RuntimeError):
     """The task cannot start here (image missing, bad spec); shown on the task."""
+
+
+def task_events(before: TaskStatus, after: TaskStatus) -> list[tuple[str, str, str]]:
+    """(reason, message, type) of the Events a status change is worth."""
+    out = []
+    if after.state != before.state:
+        if after.state == "pulling" and "pulling" not in before.state:
+            out.append(("Pulling", after.message, "Normal"))
+        elif after.state == "running":
+            out.append(("Started", f"container {after.container_id or ''}".strip(),
+                        "Normal"))
+        elif after.state == "failed" and after.oom_killed:
+            out.append(("OOMKilled", after.message, "Warning"))
+        elif after.state == "failed":
+            out.append(("Failed", after.message, "Warning"))
+        elif after.state == "complete":
+            out.append(("Completed", after.message, "Normal"))
+        elif after.state == "shutdown":
+            out.append(("Killed", after.message or "stopped", "Normal"))
+    if after.restarts > before.restarts:
+        out.append(("Restarted", f"restart {after.restarts}", "Normal"))
+    if after.health != before.health and after.health in ("healthy", "unhealthy"):
+        out.append(("Healthy", "health check passes", "Normal") if after.health ==
+                   "healthy" else ("Unhealthy", "health check fails", "Warning"))
+    return out
 
 
 def now() -> str:
@@ -84,7 +109,11 @@ class TaskRunner:
     # -- reporting -----------------------------------------------------------------------
 
     async def _report(self, **changes: object) -> None:
+        before = self.status
         self.status = dataclasses.replace(self.status, updated_at=now(), **changes)  # type: ignore[arg-type]
+        if self.ctx.event is not None:
+            for reason, message, kind in task_events(before, self.status):
+                self.ctx.event(self.task, reason, message, kind)
         await self.ctx.report(self.task, self.status)
 
     # -- the life of the container -----------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from controller.events import EventRecorder
 from controller.reconcilers.apps import AppReconciler
 from controller.reconcilers.endpoints import EndpointsReconciler
 from controller.reconcilers.informer import Informer
@@ -22,12 +23,13 @@ async def run_reconcilers(store: ObjectStore, node_grace: float = DEFAULT_GRACE_
     tasks, nodes = Informer(store, TASK), Informer(store, NODE)
     networks, endpoints = Informer(store, NETWORK), Informer(store, ENDPOINTS)
     volumes = Informer(store, VOLUME)
+    events = EventRecorder(store)
     informers = (apps, services, tasks, nodes, networks, endpoints, volumes)
     loops = (
         AppReconciler(store, apps, services, networks, tasks, volumes),
         ServiceReconciler(store, services, tasks, nodes),
-        BinderLoop(store, tasks, nodes, strategy=scheduler, volumes=volumes),
-        NodeLifecycle(store, nodes, tasks, grace=node_grace),
+        BinderLoop(store, tasks, nodes, strategy=scheduler, volumes=volumes, events=events),
+        NodeLifecycle(store, nodes, tasks, grace=node_grace, events=events),
         NetworkReconciler(store, networks, nodes),
         EndpointsReconciler(store, services, tasks, nodes, endpoints),
     )
@@ -38,3 +40,4 @@ async def run_reconcilers(store: ObjectStore, node_grace: float = DEFAULT_GRACE_
         await asyncio.gather(*(i.synced.wait() for i in informers))
         for loop in loops:
             group.create_task(loop.run())
+        group.create_task(events.run())

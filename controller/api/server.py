@@ -7,6 +7,7 @@ from aiohttp import web
 from controller.api import (
     agent_routes,
     build_routes,
+    event_routes,
     join_routes,
     network_routes,
     objects,
@@ -16,6 +17,7 @@ from controller.api.apply_route import apply
 from controller.api.middleware import TOKENS, authenticate, errors
 from controller.api.state import BIND_PREFIXES, STORE, WATCHES
 from controller.auth.tokens import TokenStore
+from controller.events import EventRecorder
 from controller.store.objects import ObjectStore
 from skiff import __version__
 from skiff.manifest import MAX_MANIFEST_BYTES
@@ -38,11 +40,13 @@ async def _end_watches(app: web.Application) -> None:
 
 
 def build_app(store: ObjectStore, tokens: TokenStore,
-              allowed_bind_prefixes: tuple[str, ...] = ()) -> web.Application:
+              allowed_bind_prefixes: tuple[str, ...] = (),
+              events: EventRecorder | None = None) -> web.Application:
     app = web.Application(middlewares=[errors, authenticate], client_max_size=MAX_BODY_BYTES)
     app[STORE] = store
     app[TOKENS] = tokens
     app[BIND_PREFIXES] = tuple(allowed_bind_prefixes)
+    app[event_routes.RECORDER] = events or EventRecorder(store)
     app[WATCHES] = set()
     app.on_shutdown.append(_end_watches)
     r = app.router
@@ -51,6 +55,7 @@ def build_app(store: ObjectStore, tokens: TokenStore,
     r.add_post("/api/v1/apply", apply)
     agent_routes.add_routes(r)
     build_routes.add_routes(r)
+    event_routes.add_routes(r)
     join_routes.add_routes(r)
     network_routes.add_routes(r)  # before the generic routes, which it narrows
     volume_routes.add_routes(r)  # likewise

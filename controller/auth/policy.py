@@ -6,7 +6,8 @@
   heartbeat its own Node, hand over its own agent secret, and read (get, list, watch)
   every Network and Endpoints: its overlay, DNS and routing mesh span the cluster.
   It reads every Volume, and reports status of (and, once `skiff volume rm` asked,
-  deletes) the volumes that live on it or that it is first to make.
+  deletes) the volumes that live on it or that it is first to make. It records events
+  about its own tasks and node.
   Nothing else: no apps, no services, no other node's tasks.
 - ``join``: exchange itself for a node's credentials, nothing more.
 """
@@ -19,7 +20,7 @@ from typing import Literal
 from controller.auth.tokens import Principal
 
 Verb = Literal["get", "list", "watch", "create", "update", "delete", "apply", "status",
-               "secret", "join", "logs", "exec", "token"]
+               "secret", "join", "logs", "exec", "token", "event"]
 
 
 # What every node reads whole: the networks it joins and the replicas it must reach.
@@ -43,9 +44,11 @@ def allowed(principal: Principal, access: Access) -> bool:
         return False
     me = principal.name
     if access.kind == "Task":
-        return access.verb in ("get", "list", "watch", "status") and access.node == me
+        return access.verb in ("get", "list", "watch", "status", "event") and \
+            access.node == me
     if access.kind == "Node":
-        return access.verb in ("get", "create", "status", "secret") and access.name == me
+        return access.verb in ("get", "create", "status", "secret", "event") and \
+            access.name == me
     if access.kind in _CLUSTER_READABLE:
         return access.verb in ("get", "list", "watch")
     if access.kind == "Volume":

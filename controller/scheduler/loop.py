@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
+from controller.events import EventRecorder
 from controller.reconcilers.batch import commit_in_batches
 from controller.reconcilers.informer import Informer
 from controller.reconcilers.runner import Reconciler
@@ -21,7 +22,7 @@ from controller.scheduler.plugins import registry
 from controller.scheduler.plugins.volume_affinity import volume_homes
 from controller.scheduler.round_robin import round_robin
 from controller.store.objects import CommitOp, ObjectStore, UpdateOp
-from skiff.models.objects import Task
+from skiff.models.objects import InvolvedObject, Task
 
 _KEY = "bind"
 PASS_SIZE = 500
@@ -47,7 +48,7 @@ class BinderLoop(Reconciler):
 
     def __init__(self, store: ObjectStore, tasks: Informer, nodes: Informer,
                  plugins: Sequence[Plugin] | None = None, strategy: str = "default",
-                 volumes: Informer | None = None) -> None:
+                 volumes: Informer | None = None, events: EventRecorder | None = None) -> None:
         if strategy not in ("default", "round-robin"):
             raise ValueError(f"unknown scheduler {strategy!r} (default, round-robin)")
         self.strategy = strategy
@@ -57,11 +58,24 @@ class BinderLoop(Reconciler):
         self.tasks = tasks
         self.nodes = nodes
         self.volumes = volumes
+        self.events = events
         self.plugins = list(plugins) if plugins is not None else registry.build()
         tasks.add_handler(self._on_task)
         nodes.add_handler(lambda _t, _n: self.enqueue_soon(_KEY))
         if volumes is not None:
             volumes.add_handler(lambda _t, _v: self.enqueue_soon(_KEY))
+
+    def _record(self, bindings: Iterable[Binding]) -> None:
+        if self.events is None:
+            return
+        for b in bindings:
+            involved = InvolvedObject("Task", b.task.metadata.name, b.task.metadata.app)
+            if b.node is not None:
+                self.events.record(involved, "Scheduled", f"placed on node {b.node}",
+                                   source="scheduler")
+            elif b.task.status.message != b.reason:
+                self.events.record(involved, "FailedScheduling", b.reason, "Warning",
+                                   source="scheduler")
 
     def _on_task(self, event: str, task: Task) -> None:
         # An unbound task wants a node; a deleted or ended one may have freed room; one
@@ -94,3 +108,4 @@ class BinderLoop(Reconciler):
             chunk = pending[start:start + PASS_SIZE]
             bindings = await asyncio.to_thread(schedule_on, chunk, state, self.plugins)
             await commit_in_batches(self.store, binding_ops(bindings))
+            self._record(bindings)

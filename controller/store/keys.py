@@ -10,6 +10,7 @@
 | ``/skiff/leader``                | identity of the leading controller, lease |
 | ``/skiff/ipam/networks``         | subnet and VNI claimed by each network    |
 | ``/skiff/volumes/{name}``        | Volume (not namespaced)                   |
+| ``/skiff/events/{app}/{name}``   | Event, under a lease (about an hour)      |
 
 Values of object keys are the object's JSON (skiff.models.codec) without
 ``metadata.resourceVersion``: that is the key's mod_revision. The app segment comes

@@ -229,11 +229,12 @@ class ObjectStore:
 
     # -- writes ---------------------------------------------------------------------
 
-    async def create(self, obj: Any) -> Any:
-        """Store a new object; AlreadyExists if its key is taken. Returns it as stored."""
+    async def create(self, obj: Any, lease: int = 0) -> Any:
+        """Store a new object (gone with ``lease``, if given); AlreadyExists if its key is
+        taken. Returns it as stored."""
         key = key_of(obj)
         new = self._prepare_create(obj)
-        result = await self.kv.txn([Compare(key, 0)], [Put(key, self._encode(new))])
+        result = await self.kv.txn([Compare(key, 0)], [Put(key, self._encode(new), lease)])
         if not result.succeeded:
             raise AlreadyExists(_shown(key))
         return _with_meta(new, resource_version=result.revision)

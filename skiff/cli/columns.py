@@ -7,7 +7,7 @@ from typing import Any
 
 from skiff.cli.output import age
 from skiff.manifest.networks import requested_subnet
-from skiff.models.objects import App, Endpoints, Network, Node, Service, Task, Volume
+from skiff.models.objects import App, Endpoints, Event, Network, Node, Service, Task, Volume
 
 
 def _ports(svc: Service | Endpoints) -> str:
@@ -127,6 +127,15 @@ VOLUME_WIDE: Columns = [
     ("AGE", lambda v: age(v.metadata.created_at)),
 ]
 
+EVENT_COLUMNS: Columns = [
+    ("LAST SEEN", lambda e: age(e.at or e.metadata.created_at)),
+    ("TYPE", lambda e: e.type),
+    ("REASON", lambda e: e.reason),
+    ("OBJECT", lambda e: f"{e.involved.kind.lower()}/"
+                         f"{e.involved.app + '/' if e.involved.app else ''}{e.involved.name}"),
+    ("MESSAGE", lambda e: e.message),
+]
+
 _BY_CLASS: dict[type, tuple[Columns, Columns]] = {
     App: (APP_COLUMNS, []),
     Service: (SERVICE_COLUMNS, SERVICE_WIDE),
@@ -135,6 +144,7 @@ _BY_CLASS: dict[type, tuple[Columns, Columns]] = {
     Network: (NETWORK_COLUMNS, NETWORK_WIDE),
     Endpoints: (ENDPOINTS_COLUMNS, ENDPOINTS_WIDE),
     Volume: (VOLUME_COLUMNS, VOLUME_WIDE),
+    Event: (EVENT_COLUMNS, [("SOURCE", lambda e: e.source)]),
 }
 
 

@@ -8,11 +8,12 @@ from typing import Any
 from skiff.cli.columns import TASK_COLUMNS, TASK_WIDE, row
 from skiff.cli.context import EXIT_OK, client
 from skiff.cli.get_cmd import parse_kind, split_name
-from skiff.cli.output import Table, age
+from skiff.cli.output import Table, age, dump
+from skiff.client.api import ApiClient
 from skiff.manifest.networks import requested_subnet
-from skiff.models.codec import decode
+from skiff.models.codec import decode, encode
 from skiff.models.kinds import SERVICE, TASK
-from skiff.models.objects import App, Endpoints, Network, Node, Service, Task
+from skiff.models.objects import CLUSTER_EVENTS, App, Endpoints, Network, Node, Service, Task
 
 
 def _field(label: str, value: Any, indent: int = 0) -> None:
@@ -167,6 +168,8 @@ async def cmd_describe(args: argparse.Namespace) -> int:
                 _describe_service(obj, tasks)
         elif isinstance(obj, Task):
             _describe_task(obj)
+            await _events(api, f"task/{obj.metadata.app}/{obj.metadata.name}",
+                          obj.metadata.app)
         elif isinstance(obj, Network):
             listed = await api.list(SERVICE)
             users = [f"{s['metadata'].get('app')}/{s['metadata']['name']}"
@@ -175,6 +178,19 @@ async def cmd_describe(args: argparse.Namespace) -> int:
             _describe_network(obj, users)
         elif isinstance(obj, Endpoints):
             _describe_endpoints(obj)
-        else:
+        elif isinstance(obj, Node):
             _describe_node(obj)
+            await _events(api, f"node/{obj.metadata.name}", CLUSTER_EVENTS)
+        else:  # volumes, events: every field, as YAML
+            dump(encode(obj), "yaml")
     return EXIT_OK
+
+
+async def _events(api: ApiClient, obj: str, app: str | None) -> None:
+    """The object's recent events, as kubectl describe ends with them."""
+    from skiff.cli.events_cmd import recent, when
+    events = await recent(api, obj, app)
+    print("Events:" if events else "Events: none in the last hour")
+    for e in events:
+        print(f"  {age(when(e)):>6} ago  {e.get('type', 'Normal'):<7}"
+              f"  {e['reason']:<16}  {e.get('message', '')}")

@@ -14,6 +14,7 @@ from skiff.cli import (
     build_cmd,
     builder_cmds,
     compose_cmds,
+    events_cmd,
     image_ops,
     lab,
     network_cmds,
@@ -184,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     volume_cmds.add_parser(sub, _client_flags)
     compose_cmds.add_parser(sub, _client_flags)
     run_cmds.add_parsers(sub, _client_flags)
+    events_cmd.add_parser(sub, _client_flags)
 
     p = sub.add_parser("token", help="join tokens for new nodes")
     token_sub = p.add_subparsers(dest="token_command", metavar="COMMAND")
@@ -264,6 +266,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return _run_async(volume_cmds.cmd_volume, args)
     if cmd == "compose":
         return _run_async(compose_cmds.cmd_compose, args)
+    if cmd == "events":
+        return _run_async(events_cmd.cmd_events, args)
     if cmd == "run":
         return _run_async(run_cmds.cmd_run, args)
     if cmd == "ps":

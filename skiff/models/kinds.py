@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from skiff.models.objects import App, Endpoints, Network, Node, Service, Task, Volume
+from skiff.models.objects import App, Endpoints, Event, Network, Node, Service, Task, Volume
 
 
 @dataclass(frozen=True)
@@ -24,8 +24,9 @@ NODE = Kind("Node", "nodes", Node, namespaced=False, aliases=("node", "no"))
 NETWORK = Kind("Network", "networks", Network, namespaced=False, aliases=("network", "net"))
 ENDPOINTS = Kind("Endpoints", "endpoints", Endpoints, namespaced=True, aliases=("ep",))
 VOLUME = Kind("Volume", "volumes", Volume, namespaced=False, aliases=("volume", "vol"))
+EVENT = Kind("Event", "events", Event, namespaced=True, aliases=("event", "ev"))
 
-KINDS: tuple[Kind, ...] = (APP, SERVICE, TASK, NODE, NETWORK, ENDPOINTS, VOLUME)
+KINDS: tuple[Kind, ...] = (APP, SERVICE, TASK, NODE, NETWORK, ENDPOINTS, VOLUME, EVENT)
 _BY_WORD = {w: k for k in KINDS for w in (k.name.lower(), k.plural, *k.aliases)}
 
 

@@ -313,3 +313,35 @@ class Volume:
     status: VolumeStatus = field(default_factory=VolumeStatus)
     kind: str = "Volume"
     api_version: str = API_VERSION
+
+
+EventType = Literal["Normal", "Warning"]
+CLUSTER_EVENTS = "_cluster"  # the app segment of events about objects of no app (nodes)
+
+
+@dataclass
+class InvolvedObject:
+    JSON_CAMEL: ClassVar[bool] = True
+
+    kind: str  # "Task", "Node", "Service", ...
+    name: str
+    app: str | None = None
+
+
+@dataclass
+class Event:
+    """Something that happened to an object, for people to read (`skiff events`,
+    `skiff describe`): kept for a bounded time (an etcd lease), never acted upon."""
+
+    JSON_CAMEL: ClassVar[bool] = True
+    KIND: ClassVar[str] = "Event"
+
+    metadata: ObjectMeta
+    involved: InvolvedObject
+    reason: str  # Scheduled, Pulling, Started, Unhealthy, OOMKilled, NodeDown, ...
+    message: str = ""
+    type: EventType = "Normal"
+    source: str = ""  # "scheduler", "node n1", ...
+    at: str = ""  # when it happened, by its source's clock (RFC 3339, milliseconds)
+    kind: str = "Event"
+    api_version: str = API_VERSION

@@ -3,6 +3,7 @@ what they depend on meets its condition, whichever nodes each runs on."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from typing import Any
@@ -135,6 +136,19 @@ services:
             return tasks[0] if tasks and tasks[0]["status"].get("restarts", 0) >= 1 else None
         again = wait_for(restarted, "the unhealthy db restarted", timeout=90)
         assert again["metadata"]["name"] == db["metadata"]["name"]
+
+        # What happened, as `skiff events --for` and `skiff describe` tell it.
+        target = f"task/healthy/{db['metadata']['name']}"
+
+        def reasons() -> list[str] | None:
+            out = lab.skiff("events", "--for", target, "-o", "json").stdout
+            found = [e["reason"] for e in json.loads(out)]
+            want = {"Scheduled", "Started", "Healthy", "Unhealthy", "Restarted"}
+            return found if want <= set(found) else None
+        found = wait_for(reasons, "the db task's events", timeout=30)
+        assert found.index("Scheduled") < found.index("Started") < found.index("Unhealthy")
+        described = lab.skiff("describe", "task", f"healthy/{db['metadata']['name']}").stdout
+        assert "Events:" in described and "Unhealthy" in described
     finally:
         lab.skiff("delete", "app", "healthy", "--ignore-not-found", check=False)
         shutil.rmtree(gate, ignore_errors=True)
