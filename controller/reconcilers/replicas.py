@@ -14,8 +14,13 @@ A global service (``deploy.mode: global``) has instead one task on every eligibl
 (ready, schedulable, meeting its constraints), made already bound to that node, so it
 never waits for the scheduler; see ``plan_global``.
 
-Rolling updates (update_config) refine "replace" later; today every outdated task is
-replaced in one pass.
+Rolling updates: with `deploy.update_config`, outdated slots are replaced a batch at a
+time (``rolling_slots``): at most `parallelism` slots in flight, a slot counting as done
+once its new replica has run for `monitor` seconds; the next batch waits `delay` after
+the last one finished; `order: start-first` keeps the old replica running until the new
+one runs; a new replica that fails (or restarts, or turns unhealthy) within its monitor
+pauses the update (`failure_action: pause`, beyond `max_failure_ratio`) until the spec
+changes again. Without update_config every outdated task is replaced in one pass.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from controller.scheduler.plugins import constraints, ready
 from skiff.models.appspec import ServiceSpec
@@ -82,7 +88,8 @@ def _current(task: Task, spec: ServiceSpec, want_hash: str) -> bool:
 
 def plan_replicas(service: Service | None, tasks: list[Task],
                   new_id: Callable[[], str],
-                  draining: frozenset[str] = frozenset()) -> ReplicaPlan:
+                  draining: frozenset[str] = frozenset(),
+                  now: datetime | None = None) -> ReplicaPlan:
     """What to do so that ``tasks`` match ``service`` (None: the service is gone).
 
     A replica on a ``draining`` node moves start-first: a replacement is made (the
@@ -114,11 +121,14 @@ def plan_replicas(service: Service | None, tasks: list[Task],
 
     moving = sum(1 for slot in range(1, replicas + 1)
                  if _in_move(by_slot.get(slot, []), service, want_hash, draining))
+    rollout = rolling_slots(service, by_slot, want_hash, now)
     for slot in range(1, replicas + 1):
         live = [t for t in by_slot.get(slot, []) if t.spec.desired_state == "running"]
         current = [t for t in live if _current(t, service.spec, want_hash)]
         staying = [t for t in current if t.spec.node_name not in draining]
         leaving = [t for t in current if t.spec.node_name in draining]
+        if rollout is not None and not current and live and slot not in rollout.now:
+            continue  # outdated, and not its turn yet: it keeps running as it is
         # Keep one current task per slot; anything else that should run is stopped,
         # except a leaving replica whose replacement does not run yet.
         keep = staying[-1] if staying else None
@@ -129,9 +139,16 @@ def plan_replicas(service: Service | None, tasks: list[Task],
                 keep = new_task(service, slot, new_id())
                 create.append(keep)
                 moving += 1
+        start_first = rollout is not None and rollout.order == "start-first"
+        if start_first and keep is None and hold is None and live:
+            keep = new_task(service, slot, new_id())
+            create.append(keep)
         for task in live:
-            if task is not keep and task is not hold:
-                _stop(task, shutdown, delete)
+            if task is keep or task is hold:
+                continue
+            if start_first and keep is not None and keep.status.state != "running":
+                continue  # start-first: the old one runs until its replacement does
+            _stop(task, shutdown, delete)
         if keep is None and hold is None:
             create.append(new_task(service, slot, new_id()))
 
@@ -144,6 +161,73 @@ def plan_replicas(service: Service | None, tasks: list[Task],
                      if t.spec.desired_state == "shutdown" and t.terminal]
             delete.extend(ended[:max(0, len(ended) - TASK_HISTORY_PER_SLOT)])
     return ReplicaPlan(create, shutdown, delete)
+
+
+@dataclass(frozen=True)
+class Rollout:
+    now: frozenset[int]  # outdated slots to replace in this pass
+    order: str
+    paused: str = ""  # why the update waits, if it is paused by failures
+
+
+def _since(stamp: str | None, now: datetime) -> float | None:
+    if not stamp:
+        return None
+    try:
+        then = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (now - then).total_seconds()
+
+
+def rolling_slots(service: Service, by_slot: dict[int, list[Task]], want_hash: str,
+                  now: datetime | None) -> Rollout | None:
+    """Which outdated slots may be replaced now under update_config (None: no rolling:
+    all of them)."""
+    conf = service.spec.deploy.update_config
+    if conf is None:
+        return None
+    now = now or datetime.now(UTC)
+    outdated, in_flight, failed, updated = [], 0, 0, 0
+    last_done: float | None = None  # seconds since the last slot finished
+    for slot in range(1, service.spec.replicas + 1):
+        live = [t for t in by_slot.get(slot, []) if t.spec.desired_state == "running"]
+        current = [t for t in live if t.spec.spec_hash == want_hash]
+        if not current:
+            if live:
+                outdated.append(slot)
+            continue
+        if not any(t.spec.spec_hash != want_hash for t in by_slot.get(slot, [])):
+            continue  # never updated in this rollout: nothing to watch
+        task = current[-1]
+        updated += 1
+        ran = _since(task.status.started_at, now) if task.status.state == "running" else None
+        if task.status.state == "failed" or task.status.restarts > 0 or \
+                task.status.health == "unhealthy":
+            failed += 1
+        elif ran is None or ran < conf.monitor:
+            in_flight += 1
+        else:
+            done = ran - conf.monitor
+            last_done = done if last_done is None else min(last_done, done)
+    order = conf.order
+    if failed and conf.failure_action != "continue" and \
+            failed / max(updated, 1) > conf.max_failure_ratio:
+        return Rollout(frozenset(), order, f"update paused: {failed} of {updated} new "
+                                            "replicas failed")
+    if conf.delay and last_done is not None and last_done < conf.delay and in_flight == 0:
+        return Rollout(frozenset(), order)
+    budget = len(outdated) if conf.parallelism == 0 else conf.parallelism - in_flight
+    return Rollout(frozenset(outdated[:max(budget, 0)]), order)
+
+
+def rolling(service: Service, tasks: list[Task]) -> bool:
+    """Whether an update_config rollout is under way (some replica still outdated)."""
+    if service.spec.deploy.update_config is None:
+        return False
+    want = service.spec.container_hash()
+    return any(t.spec.desired_state == "running" and t.spec.spec_hash != want
+               for t in tasks)
 
 
 def _in_move(slot_tasks: list[Task], service: Service, want_hash: str,

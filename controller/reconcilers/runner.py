@@ -36,6 +36,10 @@ class Reconciler:
     def enqueue(self, key: Hashable) -> None:
         self.queue.add(key)
 
+    def enqueue_after(self, key: Hashable, seconds: float) -> None:
+        """For work that waits on time rather than an event (a rollout's monitor)."""
+        asyncio.get_running_loop().call_later(seconds, self.queue.add, key)
+
     def enqueue_soon(self, key: Hashable) -> None:
         """For events that come in bursts: coalesced into one reconcile shortly after."""
         self.queue.add_soon(key)

@@ -10,7 +10,7 @@ from typing import Any
 
 from controller.reconcilers.batch import commit_in_batches
 from controller.reconcilers.informer import Informer
-from controller.reconcilers.replicas import plan_global, plan_replicas
+from controller.reconcilers.replicas import plan_global, plan_replicas, rolling
 from controller.reconcilers.runner import Reconciler
 from controller.reconcilers.status import service_status
 from controller.store.objects import CommitOp, CreateOp, DeleteOp, ObjectStore, UpdateOp
@@ -21,6 +21,8 @@ from skiff.models.objects import Service, Task
 def _task_id() -> str:
     return secrets.token_hex(5)
 
+
+ROLLOUT_RECHECK = 1.0  # seconds between looks at a rollout waiting on time
 
 class ServiceReconciler(Reconciler):
     name = "services"
@@ -58,6 +60,8 @@ class ServiceReconciler(Reconciler):
         else:
             draining = frozenset(n.metadata.name for n in self.nodes.items() if n.spec.drain)
             plan = plan_replicas(service, tasks, self.new_id, draining)
+            if service is not None and rolling(service, tasks):
+                self.enqueue_after(key, ROLLOUT_RECHECK)  # monitor and delay run on time
         ops: list[CommitOp] = [CreateOp(t) for t in plan.create]
         ops += [UpdateOp(t) for t in plan.shutdown]
         ops += [DeleteOp(TASK, t.metadata.name, t.metadata.app, t.metadata.resource_version)

@@ -36,6 +36,7 @@ from skiff.models.appspec import (
     ServiceNetwork,
     ServiceSpec,
     TmpfsOptions,
+    UpdateConfig,
 )
 
 MAX_REPLICAS = 1000
@@ -90,7 +91,28 @@ def _deploy(raw: dict[str, Any], path: KeyPath, c: Collector) -> Deploy:
     labels = c.read(raw, "labels", path, string_map, {})
     where = placement.placement(raw.get("placement") or {}, (*path, "placement"), c, mode)
     return Deploy(replicas=replicas, mode=mode, placement=where, resources=resources,
-                  labels=labels)
+                  labels=labels,
+                  update_config=_update_config(raw, "update_config", path, c),
+                  rollback_config=_update_config(raw, "rollback_config", path, c))
+
+
+def _update_config(raw: dict[str, Any], key: str, path: KeyPath, c: Collector
+                   ) -> UpdateConfig | None:
+    conf = raw.get(key)
+    if conf is None:
+        return None
+    where = (*path, key)
+    if key == "rollback_config" or conf.get("failure_action") == "rollback":
+        c.warn(where, "rolling back is not automatic yet: a failed update pauses")
+    return UpdateConfig(
+        parallelism=c.read(conf, "parallelism", where, lambda v: to_int(v, 0, MAX_REPLICAS),
+                           1),
+        delay=c.read(conf, "delay", where, parse_duration, 0.0),
+        order=conf.get("order", "stop-first"),
+        failure_action=conf.get("failure_action", "pause"),
+        monitor=c.read(conf, "monitor", where, parse_duration, 5.0),
+        max_failure_ratio=c.read(conf, "max_failure_ratio", where,
+                                 lambda v: to_float(v, 0.0, 1.0), 0.0))
 
 
 def _ports(raw: list[Any], path: KeyPath, c: Collector) -> list[PortMapping]:

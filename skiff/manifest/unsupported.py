@@ -47,8 +47,6 @@ SERVICE: Mapping[str, str] = {
 
 DEPLOY: Mapping[str, str] = {
     "endpoint_mode": "ignored: published ports go through the routing mesh (vip)",
-    "update_config": "not applied yet: a changed service replaces its replicas at once",
-    "rollback_config": "not applied yet",
 }
 
 RESERVATIONS: Mapping[str, str] = {"generic_resources": IGNORED, "devices": IGNORED}

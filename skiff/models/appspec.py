@@ -128,6 +128,23 @@ class Placement:
     max_replicas_per_node: int | None = None
 
 
+UpdateOrder = Literal["stop-first", "start-first"]
+FailureAction = Literal["pause", "continue", "rollback"]
+
+
+@dataclass(frozen=True)
+class UpdateConfig:
+    """deploy.update_config: how a changed service replaces its replicas. Durations in
+    seconds."""
+
+    parallelism: int = 1  # slots replaced at a time; 0: all at once
+    delay: float = 0.0  # between one batch finishing and the next starting
+    order: UpdateOrder = "stop-first"
+    failure_action: FailureAction = "pause"
+    monitor: float = 5.0  # a new replica must keep running this long to count
+    max_failure_ratio: float = 0.0
+
+
 @dataclass(frozen=True)
 class Deploy:
     replicas: int = 1  # replicated mode only
@@ -135,6 +152,9 @@ class Deploy:
     placement: Placement = field(default_factory=Placement)
     resources: Resources | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    # None: a changed service replaces every replica at once.
+    update_config: UpdateConfig | None = None
+    rollback_config: UpdateConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -208,7 +228,8 @@ class ServiceSpec:
         """
         data = encode(self)
         deploy = dict(data.get("deploy", {}))
-        for key in ("replicas", "labels", "mode", "placement"):
+        for key in ("replicas", "labels", "mode", "placement", "update_config",
+                    "rollback_config"):
             deploy.pop(key, None)
         data["deploy"] = deploy
         # The recipe does not shape the container, the image it made does: `skiff apply`

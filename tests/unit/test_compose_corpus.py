@@ -22,7 +22,14 @@ from controller.reconcilers.app_networks import desired_networks
 from controller.reconcilers.app_plan import desired_service
 from controller.reconcilers.app_volumes import desired_volumes
 from skiff.manifest import LoadResult, ManifestError, load_files, load_text
-from skiff.models.appspec import AppSpec, Healthcheck, Mount, ServiceNetwork, ServiceSpec
+from skiff.models.appspec import (
+    AppSpec,
+    Healthcheck,
+    Mount,
+    ServiceNetwork,
+    ServiceSpec,
+    UpdateConfig,
+)
 from skiff.models.objects import App, Network, ObjectMeta, Service, Volume
 
 CORPUS = Path(__file__).resolve().parents[1] / "compose_corpus"
@@ -262,6 +269,10 @@ def _placement(m: Mapped) -> None:
 def _rolling(m: Mapped) -> None:
     web = m.svc("web")
     assert (web.deploy.replicas, web.restart, web.restart_max_retries) == (2, "on-failure", 3)
+    assert web.deploy.update_config == UpdateConfig(parallelism=1, delay=10.0,
+                                                    order="start-first",
+                                                    failure_action="rollback")
+    assert web.deploy.rollback_config == UpdateConfig(parallelism=2)
 
 
 def _misc(m: Mapped) -> None:

@@ -32,7 +32,7 @@ services:
     container_name: web1
     ulimits: {nofile: 1024}
     deploy:
-      update_config: {parallelism: 1}
+      endpoint_mode: dnsrr
 secrets:
   key: {file: ./key}
 """
@@ -45,8 +45,8 @@ def test_compose_keys_skiff_lacks_are_warned_with_their_place() -> None:
         "compose.yml:5:5 services.web.container_name: ignored: a service has replicas, "
         "named <app>/<service>.<slot>",
         "compose.yml:6:5 services.web.ulimits: not supported by skiff; ignored",
-        "compose.yml:8:7 services.web.deploy.update_config: not applied yet: a changed "
-        "service replaces its replicas at once",
+        "compose.yml:8:7 services.web.deploy.endpoint_mode: ignored: published ports go "
+        "through the routing mesh (vip)",
     ]
     assert result.app.services["web"].image == "busybox"
 
