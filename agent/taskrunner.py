@@ -48,6 +48,11 @@ class PrepareError(RuntimeError):
     """The task cannot start here (image missing, bad spec); shown on the task."""
 
 
+# How long a replica with published ports keeps running once told to stop, before its
+# stop signal: every node's mesh drops it within this (Endpoints, then a settled round).
+MESH_DRAIN_SECONDS = 1.5
+
+
 def task_events(before: TaskStatus, after: TaskStatus) -> list[tuple[str, str, str]]:
     """(reason, message, type) of the Events a status change is worth."""
     out = []
@@ -374,8 +379,14 @@ class TaskRunner:
         await self.ctx.runtime.remove(self.cid)
 
     async def _shutdown(self) -> None:
-        """Stop (grace period, then SIGKILL), then remove everything this task made."""
+        """Stop (grace period, then SIGKILL), then remove everything this task made. A
+        replica behind published ports first gets a moment out of the routing mesh (it
+        is not ready as soon as it is to stop), so no new connection reaches a server
+        that is going away."""
         spec = self.task.spec.container
+        if spec.ports and self.task.spec.desired_state == "shutdown" and \
+                self.status.state == "running":
+            await asyncio.sleep(MESH_DRAIN_SECONDS)
         final = await self.ctx.runtime.stop(self.cid, grace_seconds=launch.stop_grace(spec))
         await self.ctx.runtime.remove(self.cid)
         await rootfs.unmount(self.dir)

@@ -34,7 +34,9 @@ def _address(task: Task, vteps: Mapping[str, str]) -> EndpointAddress:
     return EndpointAddress(
         task=task.metadata.name, node=node, vtep=vteps.get(node, ""),
         hostname=task_hostname(task),
-        ready=task.status.state == "running" and task.spec.desired_state == "running",
+        # A replica with a health check takes traffic (DNS, the mesh) once healthy.
+        ready=task.status.state == "running" and task.spec.desired_state == "running"
+        and task.status.health in (None, "healthy"),
         addresses=dict(sorted(task.status.networks.items())))
 
 

@@ -111,8 +111,15 @@ def _update_config(raw: dict[str, Any], key: str, path: KeyPath, c: Collector
         order=conf.get("order", "stop-first"),
         failure_action=conf.get("failure_action", "pause"),
         monitor=c.read(conf, "monitor", where, parse_duration, 5.0),
-        max_failure_ratio=c.read(conf, "max_failure_ratio", where,
-                                 lambda v: to_float(v, 0.0, 1.0), 0.0))
+        max_failure_ratio=c.read(conf, "max_failure_ratio", where, _ratio, 0.0))
+
+
+def _ratio(value: Any) -> float:
+    """0 (no failure tolerated) to 1; to_float's low bound is exclusive, hence -1."""
+    number = to_float(value, -1.0, 1.0)
+    if number < 0:
+        raise ValueError(f"must be between 0 and 1, got {quote(value)}")
+    return number
 
 
 def _ports(raw: list[Any], path: KeyPath, c: Collector) -> list[PortMapping]:

@@ -102,3 +102,14 @@ def test_changing_update_config_alone_restarts_nothing() -> None:
     a, b = svc("app:1", parallelism=1), svc("app:1", parallelism=3, order="start-first")
     assert a.spec.container_hash() == b.spec.container_hash()
     assert plan(b, [running(a, slot) for slot in range(1, 5)]).empty
+
+
+def test_update_config_round_trips_through_what_the_cli_sends() -> None:
+    from skiff.manifest import load_document, load_text, to_compose
+    text = ("name: x\nservices:\n  web:\n    image: busybox\n    deploy:\n"
+            "      update_config: {parallelism: 2, delay: 5s, order: start-first, "
+            "monitor: 1m, max_failure_ratio: 0}\n")
+    app = load_text(text, "c.yml", None, environ={}).app
+    assert app.services["web"].deploy.update_config == UpdateConfig(
+        parallelism=2, delay=5.0, order="start-first", monitor=60.0)
+    assert load_document(to_compose(app)).app == app
