@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from skiff.models.appspec import Mount, ServiceNetwork
+from skiff.models.appspec import AppSpec, Mount, ServiceNetwork, ServiceSpec
 from skiff.models.objects import App, ObjectMeta, Service
 
 
@@ -54,6 +54,31 @@ def cluster_volume_mounts(app: App, mounts: list[Mount]) -> list[Mount]:
         declared = app.spec.volumes.get(m.source or "") if m.type == "volume" else None
         out.append(dataclasses.replace(m, source=declared.name) if declared else m)
     return out
+
+
+class NotInApp(ValueError):
+    pass
+
+
+def app_view(app: AppSpec, spec: ServiceSpec) -> ServiceSpec:
+    """A stored Service spec as the App holds it: cluster network and volume names back
+    to the app's compose keys (the inverse of desired_service's renaming). NotInApp if
+    the app no longer has one of them."""
+    nets = {net.name: key for key, net in app.networks.items()}
+    networks = {}
+    for cluster, attach in spec.networks.items():
+        if cluster not in nets:
+            raise NotInApp(f"network {cluster} is no longer in app {app.name}")
+        networks[nets[cluster]] = attach
+    vols = {vol.name: key for key, vol in app.volumes.items()}
+    mounts = []
+    for m in spec.volumes:
+        if m.type == "volume" and m.source:
+            if m.source not in vols:
+                raise NotInApp(f"volume {m.source} is no longer in app {app.name}")
+            m = dataclasses.replace(m, source=vols[m.source])
+        mounts.append(m)
+    return dataclasses.replace(spec, networks=networks, volumes=mounts)
 
 
 def desired_service(app: App, name: str) -> Service:

@@ -164,7 +164,7 @@ def plan_replicas(service: Service | None, tasks: list[Task],
 
 
 @dataclass(frozen=True)
-class Rollout:
+class RolloutStep:
     now: frozenset[int]  # outdated slots to replace in this pass
     order: str
     paused: str = ""  # why the update waits, if it is paused by failures
@@ -181,7 +181,7 @@ def _since(stamp: str | None, now: datetime) -> float | None:
 
 
 def rolling_slots(service: Service, by_slot: dict[int, list[Task]], want_hash: str,
-                  now: datetime | None) -> Rollout | None:
+                  now: datetime | None) -> RolloutStep | None:
     """Which outdated slots may be replaced now under update_config (None: no rolling:
     all of them)."""
     conf = service.spec.deploy.update_config
@@ -189,6 +189,7 @@ def rolling_slots(service: Service, by_slot: dict[int, list[Task]], want_hash: s
         return None
     now = now or datetime.now(UTC)
     outdated, in_flight, failed, updated = [], 0, 0, 0
+    failures: list[str] = []
     last_done: float | None = None  # seconds since the last slot finished
     for slot in range(1, service.spec.replicas + 1):
         live = [t for t in by_slot.get(slot, []) if t.spec.desired_state == "running"]
@@ -205,6 +206,9 @@ def rolling_slots(service: Service, by_slot: dict[int, list[Task]], want_hash: s
         if task.status.state == "failed" or task.status.restarts > 0 or \
                 task.status.health == "unhealthy":
             failed += 1
+            why = "unhealthy" if task.status.health == "unhealthy" else \
+                f"exit code {task.status.exit_code}"
+            failures.append(f"{task.metadata.name}: {why}")
         elif ran is None or ran < conf.monitor:
             in_flight += 1
         else:
@@ -213,12 +217,12 @@ def rolling_slots(service: Service, by_slot: dict[int, list[Task]], want_hash: s
     order = conf.order
     if failed and conf.failure_action != "continue" and \
             failed / max(updated, 1) > conf.max_failure_ratio:
-        return Rollout(frozenset(), order, f"update paused: {failed} of {updated} new "
-                                            "replicas failed")
+        return RolloutStep(frozenset(), order, f"update paused: {failed} of {updated} new "
+                                               f"replicas failed ({'; '.join(failures[:3])})")
     if conf.delay and last_done is not None and last_done < conf.delay and in_flight == 0:
-        return Rollout(frozenset(), order)
+        return RolloutStep(frozenset(), order)
     budget = len(outdated) if conf.parallelism == 0 else conf.parallelism - in_flight
-    return Rollout(frozenset(outdated[:max(budget, 0)]), order)
+    return RolloutStep(frozenset(outdated[:max(budget, 0)]), order)
 
 
 def rolling(service: Service, tasks: list[Task]) -> bool:

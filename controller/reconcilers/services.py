@@ -6,16 +6,19 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections.abc import Callable, Hashable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
+from controller.reconcilers.app_plan import NotInApp, app_view
 from controller.reconcilers.batch import commit_in_batches
 from controller.reconcilers.informer import Informer
-from controller.reconcilers.replicas import plan_global, plan_replicas, rolling
+from controller.reconcilers.replicas import plan_global, plan_replicas, rolling, rolling_slots
 from controller.reconcilers.runner import Reconciler
-from controller.reconcilers.status import service_status
+from controller.reconcilers.status import service_status, with_revision
+from controller.store.errors import NotFound
 from controller.store.objects import CommitOp, CreateOp, DeleteOp, ObjectStore, UpdateOp
-from skiff.models.kinds import TASK
-from skiff.models.objects import Service, Task
+from skiff.models.kinds import APP, TASK
+from skiff.models.objects import App, Rollout, Service, Task
 
 
 def _task_id() -> str:
@@ -23,6 +26,33 @@ def _task_id() -> str:
 
 
 ROLLOUT_RECHECK = 1.0  # seconds between looks at a rollout waiting on time
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def rollout_state(service: Service, tasks: list[Task]) -> Rollout:
+    """Where the service's latest rollout stands (pure): updating while a replica of an
+    older spec should still run, paused when update_config says failures stop it,
+    completed once none is left."""
+    current = service.status.rollout
+    want = service.spec.container_hash()
+    by_slot: dict[int, list[Task]] = {}
+    for t in tasks:
+        by_slot.setdefault(t.spec.slot, []).append(t)
+    outdated = any(t.spec.desired_state == "running" and t.spec.spec_hash != want
+                   for t in tasks)
+    if current.state in ("rolled back", "rolling back"):
+        return current  # until the next change of spec
+    progress = rolling_slots(service, by_slot, want, None)
+    if progress is not None and progress.paused:
+        return Rollout("paused", progress.paused)
+    if outdated:
+        return Rollout("updating", current.message if current.state == "updating" else "")
+    if current.state in ("updating", "paused"):
+        return Rollout("completed", "")
+    return current
 
 class ServiceReconciler(Reconciler):
     name = "services"
@@ -51,6 +81,22 @@ class ServiceReconciler(Reconciler):
         keys |= {(t.metadata.app, t.spec.service) for t in self.tasks.items()}
         return sorted(keys)
 
+    async def _roll_back(self, service: Service) -> str | None:
+        """failure_action rollback: the previous revision's spec back into the App, as
+        `skiff rollout undo` does; the app reconciler then rolls it out. Why not, if
+        it cannot."""
+        previous = service.status.revisions[-2]
+        try:
+            app: App = await self.store.get(APP, service.metadata.app or "")
+            spec = app_view(app.spec, previous.spec)
+        except (NotFound, NotInApp) as exc:
+            return str(exc)
+        services = {**app.spec.services, service.metadata.name: spec}
+        meta = dataclasses.replace(app.metadata, generation=app.metadata.generation + 1)
+        await self.store.update(dataclasses.replace(
+            app, metadata=meta, spec=dataclasses.replace(app.spec, services=services)))
+        return None
+
     async def reconcile(self, key: Any) -> None:
         app, name = key
         service: Service | None = self.services.get(f"{app}/{name}")
@@ -58,6 +104,17 @@ class ServiceReconciler(Reconciler):
         if service is not None and service.spec.deploy.mode == "global":
             plan = plan_global(service, tasks, self.nodes.items(), self.new_id)
         else:
+            if service is not None:
+                revisions = with_revision(service, _now())
+                if revisions is not None:  # a new spec: recorded first, then rolled out
+                    state = Rollout("updating", "") if service.status.revisions else \
+                        service.status.rollout
+                    if service.status.rollout.state == "rolling back":
+                        state = Rollout("rolled back", service.status.rollout.message)
+                    status = dataclasses.replace(service.status, revisions=revisions,
+                                                 rollout=state)
+                    await self.store.update(dataclasses.replace(service, status=status))
+                    return
             draining = frozenset(n.metadata.name for n in self.nodes.items() if n.spec.drain)
             plan = plan_replicas(service, tasks, self.new_id, draining)
             if service is not None and rolling(service, tasks):
@@ -69,6 +126,19 @@ class ServiceReconciler(Reconciler):
         await commit_in_batches(self.store, ops)
         if service is None or not plan.empty:
             return
-        status = service_status(service, tasks)
+        state = rollout_state(service, tasks)
+        conf = service.spec.deploy.update_config
+        if state.state == "paused" and conf is not None and \
+                conf.failure_action == "rollback" and len(service.status.revisions) >= 2:
+            # The state first: the App edit changes this Service's spec right after.
+            marked = Rollout("rolling back", f"{state.message}; rolling back to revision "
+                                             f"{service.status.revisions[-2].revision}")
+            await self.store.update(dataclasses.replace(
+                service, status=service_status(service, tasks, marked)))
+            problem = await self._roll_back(service)
+            if problem is None:
+                return
+            state = Rollout("paused", f"{state.message}; cannot roll back: {problem}")
+        status = service_status(service, tasks, state)
         if status != service.status:
             await self.store.update(dataclasses.replace(service, status=status))

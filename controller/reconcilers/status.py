@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
-from skiff.models.objects import AppStatus, Service, ServiceCount, ServiceStatus, Task
+from skiff.models.objects import (
+    AppStatus,
+    Revision,
+    Rollout,
+    Service,
+    ServiceCount,
+    ServiceStatus,
+    Task,
+)
+
+REVISIONS_KEPT = 5
 
 
-def service_status(service: Service, tasks: list[Task]) -> ServiceStatus:
+def with_revision(service: Service, at: str) -> list[Revision] | None:
+    """The service's revisions with its current spec added, if it is new (None if the
+    last revision already is this spec); the oldest go beyond REVISIONS_KEPT."""
+    revisions = service.status.revisions
+    want = service.spec.container_hash()
+    if revisions and revisions[-1].spec_hash == want:
+        return None
+    number = revisions[-1].revision + 1 if revisions else 1
+    return [*revisions, Revision(number, want, service.spec, at)][-REVISIONS_KEPT:]
+
+
+def service_status(service: Service, tasks: list[Task],
+                   rollout: Rollout | None = None) -> ServiceStatus:
     wanted = [t for t in tasks if t.spec.desired_state == "running"]
     # A global service wants one task per eligible node: as many as its plan keeps.
     global_ = service.spec.deploy.mode == "global"
@@ -16,6 +38,8 @@ def service_status(service: Service, tasks: list[Task]) -> ServiceStatus:
         pending=sum(1 for t in wanted if t.status.state == "pending"),
         spec_hash=service.spec.container_hash(),
         conditions=list(service.status.conditions),
+        revisions=list(service.status.revisions),
+        rollout=rollout if rollout is not None else service.status.rollout,
     )
 
 

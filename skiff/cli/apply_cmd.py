@@ -20,10 +20,23 @@ async def cmd_apply(args: argparse.Namespace) -> int:
     result = load(args.file, args.project_name, args.strict)
     warn(result)
     async with client(args) as api:
-        await apply_loaded(api, result, source=", ".join(args.file), dry_run=args.dry_run,
-                           verbose=args.verbose, progress=args.progress,
-                           no_cache=args.no_cache)
+        resp = await apply_loaded(api, result, source=", ".join(args.file),
+                                  dry_run=args.dry_run, verbose=args.verbose,
+                                  progress=args.progress, no_cache=args.no_cache)
+        if args.wait and not args.dry_run:
+            return await wait_rolled_out(api, resp, args.timeout)
     return EXIT_OK
+
+
+async def wait_rolled_out(api: ApiClient, resp: dict[str, Any], timeout: float) -> int:
+    """Each created or changed service's rollout, in turn; the worst exit code."""
+    from skiff.cli.rollout_cmds import rollout_status
+    app = resp["app"]["metadata"]["name"]
+    code = EXIT_OK
+    for svc in resp.get("services", []):
+        if svc["action"] in ("create", "update"):
+            code = max(code, await rollout_status(api, app, svc["name"], timeout))
+    return code
 
 
 async def apply_loaded(api: ApiClient, result: LoadResult, *, source: str, dry_run: bool,

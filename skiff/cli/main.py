@@ -19,6 +19,7 @@ from skiff.cli import (
     lab,
     network_cmds,
     registry_cmds,
+    rollout_cmds,
     run_cmds,
     volume_cmds,
 )
@@ -71,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how builds of services with `build:` are shown")
     p.add_argument("--no-cache", action="store_true",
                    help="build services with `build:` without the layer cache")
+    p.add_argument("--wait", action="store_true",
+                   help="wait until every changed service has rolled out; exit 1 naming "
+                        "the failing replicas if a rollout pauses or rolls back")
+    p.add_argument("--timeout", type=float, default=300.0, help="for --wait (seconds)")
 
     p = sub.add_parser("config", help="validate a compose file and print it normalised")
     _manifest_flags(p)
@@ -186,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     compose_cmds.add_parser(sub, _client_flags)
     run_cmds.add_parsers(sub, _client_flags)
     events_cmd.add_parser(sub, _client_flags)
+    rollout_cmds.add_parser(sub, _client_flags)
 
     p = sub.add_parser("token", help="join tokens for new nodes")
     token_sub = p.add_subparsers(dest="token_command", metavar="COMMAND")
@@ -266,6 +272,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return _run_async(volume_cmds.cmd_volume, args)
     if cmd == "compose":
         return _run_async(compose_cmds.cmd_compose, args)
+    if cmd == "rollout":
+        return _run_async(rollout_cmds.cmd_rollout, args)
     if cmd == "events":
         return _run_async(events_cmd.cmd_events, args)
     if cmd == "run":

@@ -74,6 +74,27 @@ class App:
 
 
 @dataclass
+class Revision:
+    """One applied spec of a service (`skiff rollout history`, `undo`)."""
+
+    JSON_CAMEL: ClassVar[bool] = True
+
+    revision: int
+    spec_hash: str
+    spec: ServiceSpec
+    at: str = ""  # when the controller first saw it
+
+
+@dataclass
+class Rollout:
+    JSON_CAMEL: ClassVar[bool] = True
+
+    state: Literal["", "updating", "paused", "completed", "rolling back",
+                   "rolled back"] = ""
+    message: str = ""
+
+
+@dataclass
 class ServiceStatus:
     JSON_CAMEL: ClassVar[bool] = True
 
@@ -83,6 +104,8 @@ class ServiceStatus:
     pending: int = 0
     spec_hash: str = ""
     conditions: list[Condition] = field(default_factory=list)
+    revisions: list[Revision] = field(default_factory=list)  # oldest first, bounded
+    rollout: Rollout = field(default_factory=Rollout)
 
 
 @dataclass

@@ -93,3 +93,102 @@ def test_start_first_rolling_update_loses_no_request(lab: Lab) -> None:
         f"{client.ok + len(client.failures)} requests failed: {client.failures[:5]}"
     assert {"v1", "v2"} <= client.seen
     assert lowest >= 3
+
+
+def _failing(command: str) -> str:
+    return f"""\
+name: fallback
+services:
+  worker:
+    image: busybox
+    command: ["sh", "-c", "{command}"]
+    stop_signal: SIGKILL
+    deploy:
+      replicas: 3
+      update_config:
+        parallelism: 1
+        monitor: 3s
+        failure_action: rollback
+"""
+
+
+def test_a_failing_update_rolls_back_by_itself_and_apply_wait_says_why(lab: Lab) -> None:
+    try:
+        lab.apply(_failing("sleep 3600"))
+        wait_for(lambda: len(_running_of(lab, "fallback")) == 3, "3 replicas", timeout=120)
+        path = lab.state_dir.parent / "fallback.yml"
+        path.write_text(_failing("exit 1"))
+        lowest = 3
+        result: dict[str, Any] = {}
+
+        def apply_wait() -> None:
+            result["proc"] = lab.skiff("apply", "-f", str(path), "--wait", "--timeout",
+                                       "180", check=False, timeout=240)
+        waiter = threading.Thread(target=apply_wait, daemon=True)
+        waiter.start()
+        while waiter.is_alive():
+            old = [t for t in _running_of(lab, "fallback")
+                   if t["spec"]["container"]["command"][-1] == "sleep 3600"]
+            lowest = min(lowest, len(old))
+            waiter.join(0.2)
+        proc = result["proc"]
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "rollout rolling back" in proc.stdout or "rollout rolled back" in proc.stdout
+        assert "exit code 1" in proc.stdout and "worker." in proc.stdout, proc.stdout
+        assert lowest >= 2  # never below desired (3) minus parallelism (1)
+
+        def back() -> bool:
+            tasks = _running_of(lab, "fallback")
+            return len(tasks) == 3 and all(
+                t["spec"]["container"]["command"][-1] == "sleep 3600" for t in tasks)
+        wait_for(back, "the old spec back on all 3 replicas", timeout=120)
+        service = lab.api_get("/api/v1/services/fallback/worker")
+        assert service["status"]["rollout"]["state"] == "rolled back"
+    finally:
+        lab.skiff("delete", "app", "fallback", "--ignore-not-found", check=False)
+
+
+def _running_of(lab: Lab, app: str) -> list[dict[str, Any]]:
+    return [t for t in lab.tasks(app) if t["status"]["state"] == "running"
+            and t["spec"]["desiredState"] == "running"]
+
+
+def _undo_app(image: str) -> str:
+    return f"""\
+name: undo
+services:
+  web:
+    image: {image}
+    command: ["sleep", "3600"]
+    stop_signal: SIGKILL
+    deploy:
+      replicas: 2
+"""
+
+
+def test_rollout_undo_returns_to_the_previous_image_and_history_shows_both(
+        lab: Lab) -> None:
+    def images() -> set[str]:
+        return {t["spec"]["container"]["image"] for t in _running_of(lab, "undo")}
+    try:
+        lab.apply(_undo_app("busybox:latest"))
+        wait_for(lambda: images() == {"busybox:latest"} and
+                 len(_running_of(lab, "undo")) == 2, "revision 1 running", timeout=120)
+        lab.apply(_undo_app("busybox"))
+        wait_for(lambda: images() == {"busybox"}, "revision 2 running", timeout=120)
+        status = lab.skiff("rollout", "status", "undo/web", "--timeout", "60")
+        assert "successfully rolled out" in status.stdout
+        history = lab.skiff("rollout", "history", "undo/web").stdout.splitlines()
+        assert [line.split()[:2] for line in history[1:]] == [
+            ["1", "busybox:latest"], ["2", "busybox"]], history
+
+        undone = lab.skiff("rollout", "undo", "undo/web").stdout
+        assert "rolled back to revision 1 (busybox:latest)" in undone
+        wait_for(lambda: images() == {"busybox:latest"} and
+                 len(_running_of(lab, "undo")) == 2, "the previous image back", timeout=120)
+        history = lab.skiff("rollout", "history", "undo/web").stdout.splitlines()
+        assert [line.split()[:2] for line in history[1:]][-1] == ["3", "busybox:latest"]
+        missing = lab.skiff("rollout", "undo", "undo/web", "--to-revision", "9", check=False)
+        assert missing.returncode == 1 and "has no revision 9" in missing.stderr
+    finally:
+        lab.skiff("delete", "app", "undo", "--ignore-not-found", check=False)

@@ -113,3 +113,37 @@ def test_update_config_round_trips_through_what_the_cli_sends() -> None:
     assert app.services["web"].deploy.update_config == UpdateConfig(
         parallelism=2, delay=5.0, order="start-first", monitor=60.0)
     assert load_document(to_compose(app)).app == app
+
+
+def test_each_new_spec_becomes_a_revision_and_only_the_last_few_are_kept() -> None:
+    from controller.reconcilers.status import REVISIONS_KEPT, with_revision
+    s = svc("app:1")
+    first = with_revision(s, "t1")
+    assert first is not None and [r.revision for r in first] == [1]
+    s = dataclasses.replace(s, status=dataclasses.replace(s.status, revisions=first))
+    assert with_revision(s, "t2") is None  # the same spec: nothing new
+    for n in range(2, REVISIONS_KEPT + 3):
+        s = dataclasses.replace(s, spec=svc(f"app:{n}").spec)
+        revs = with_revision(s, f"t{n}")
+        assert revs is not None
+        s = dataclasses.replace(s, status=dataclasses.replace(s.status, revisions=revs))
+    assert [r.revision for r in s.status.revisions] == list(range(3, REVISIONS_KEPT + 3))
+    assert s.status.revisions[-1].spec.image == f"app:{REVISIONS_KEPT + 2}"
+
+
+def test_rollout_state_follows_the_replicas() -> None:
+    from controller.reconcilers.services import rollout_state
+    from skiff.models.objects import Rollout
+    new = svc("app:2", parallelism=1)
+    old = [running(OLD, slot) for slot in range(1, 5)]
+    assert rollout_state(new, old).state == "updating"
+    crashing = running(new, 1, timedelta(seconds=20), restarts=1, exit_code=3)
+    paused = rollout_state(new, [stopped(old[0]), crashing, *old[1:]])
+    assert paused.state == "paused" and "exit code 3" in paused.message
+    done = [running(new, slot) for slot in range(1, 5)]
+    updating = dataclasses.replace(new, status=dataclasses.replace(
+        new.status, rollout=Rollout("updating")))
+    assert rollout_state(updating, done).state == "completed"
+    back = dataclasses.replace(new, status=dataclasses.replace(
+        new.status, rollout=Rollout("rolled back", "why")))
+    assert rollout_state(back, done) == Rollout("rolled back", "why")

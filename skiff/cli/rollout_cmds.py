@@ -1,0 +1,151 @@
+"""skiff rollout status|history|undo APP/SERVICE: a service's rollouts, as kubectl's.
+
+status blocks until the latest spec runs on every replica (and is healthy where there is
+a check): exit 0; or until the rollout is paused by failing replicas: exit 1, naming
+them. undo puts an earlier revision's spec back into the app (the same edit an apply
+makes), so the reconcilers roll it out like any change; the next apply of the app's file
+replaces it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from skiff.cli.context import EXIT_ERROR, EXIT_OK, CliError, client
+from skiff.cli.output import Table, age
+from skiff.client.api import ApiClient, ApiError
+from skiff.models.codec import decode, encode
+from skiff.models.kinds import APP, SERVICE, TASK
+from skiff.models.objects import Service
+
+_ATTEMPTS = 5
+
+
+def add_parser(sub: Any, client_flags: Callable[[argparse.ArgumentParser], None]) -> None:
+    p = sub.add_parser("rollout", help="a service's rollouts: status, history, undo")
+    r = p.add_subparsers(dest="rollout_command", metavar="COMMAND")
+    r.required = True
+    q = r.add_parser("status", help="wait until the latest spec runs everywhere "
+                                    "(exit 1 if the rollout fails)")
+    q.add_argument("target", metavar="APP/SERVICE")
+    q.add_argument("--timeout", type=float, default=300.0)
+    client_flags(q)
+    q = r.add_parser("history", help="the service's recorded revisions")
+    q.add_argument("target", metavar="APP/SERVICE")
+    client_flags(q)
+    q = r.add_parser("undo", help="go back to the previous (or a given) revision")
+    q.add_argument("target", metavar="APP/SERVICE")
+    q.add_argument("--to-revision", type=int, metavar="N")
+    client_flags(q)
+
+
+def _split(target: str) -> tuple[str, str]:
+    app, sep, name = target.partition("/")
+    if not sep or not app or not name or "/" in name:
+        raise CliError(f"expected APP/SERVICE, got {target!r}")
+    return app, name
+
+
+async def _service(api: ApiClient, app: str, name: str) -> Service:
+    try:
+        return decode(Service, await api.get(SERVICE, name, app))
+    except ApiError as exc:
+        if exc.code == "NotFound":
+            raise CliError(f"no service {app}/{name}") from None
+        raise
+
+
+async def _undo(api: ApiClient, app: str, name: str, to: int | None) -> int:
+    service = await _service(api, app, name)
+    revisions = service.status.revisions
+    if to is None:
+        if len(revisions) < 2:
+            raise CliError(f"service {app}/{name} has no earlier revision to go back to")
+        target = revisions[-2]
+    else:
+        found = [r for r in revisions if r.revision == to]
+        if not found:
+            known = ", ".join(str(r.revision) for r in revisions) or "none"
+            raise CliError(f"service {app}/{name} has no revision {to} (kept: {known})")
+        target = found[0]
+    from controller.reconcilers.app_plan import NotInApp, app_view
+    from skiff.models.appspec import AppSpec
+    for _ in range(_ATTEMPTS):
+        stored = await api.get(APP, app)
+        try:
+            spec = app_view(decode(AppSpec, stored["spec"]), target.spec)
+        except NotInApp as exc:
+            raise CliError(f"cannot go back to revision {target.revision}: {exc}") from None
+        stored["spec"]["services"][name] = encode(spec)
+        try:
+            await api.update(APP, stored)
+            break
+        except ApiError as exc:
+            if exc.code != "Conflict":
+                raise
+    else:
+        raise CliError(f"app {app} kept changing; try again")
+    print(f"service/{app}/{name} rolled back to revision {target.revision} "
+          f"({target.spec.image})")
+    return EXIT_OK
+
+
+async def rollout_status(api: ApiClient, app: str, name: str, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        service = await _service(api, app, name)
+        tasks = (await api.list(TASK, app=app, service=name))["items"]
+        want = service.spec.container_hash()
+        live = [t for t in tasks if t["spec"]["desiredState"] == "running"]
+        new = [t for t in live if t["spec"]["specHash"] == want]
+        ready = [t for t in new if t["status"]["state"] == "running"
+                 and t["status"].get("health") in (None, "healthy")]
+        state = service.status.rollout
+        if state.state in ("paused", "rolling back", "rolled back"):
+            bad = [t for t in tasks if t["status"]["state"] == "failed"
+                   or t["status"].get("restarts", 0) > 0]
+            failing = [f"{t['metadata']['name']}: exit code {t['status'].get('exitCode')}: "
+                       f"{t['status'].get('message', '')}" for t in bad]
+            print(f"service/{app}/{name}: rollout {state.state}: {state.message}")
+            for line in failing[:5]:
+                print(f"  {line}")
+            return EXIT_ERROR
+        done = len(ready) == service.spec.replicas and len(live) == len(new)
+        now = f"{len(ready)} of {service.spec.replicas} updated replicas are ready"
+        if done:
+            print(f"service/{app}/{name} successfully rolled out ({now})")
+            return EXIT_OK
+        if now != last:
+            print(f"Waiting for rollout to finish: {now}...")
+            last = now
+        if time.monotonic() > deadline:
+            raise CliError(f"service/{app}/{name}: rollout not done after {timeout:.0f}s "
+                           f"({now})")
+        await asyncio.sleep(0.5)
+
+
+async def cmd_rollout(args: argparse.Namespace) -> int:
+    app, name = _split(args.target)
+    async with client(args) as api:
+        if args.rollout_command == "undo":
+            return await _undo(api, app, name, args.to_revision)
+        if args.rollout_command == "status":
+            return await rollout_status(api, app, name, args.timeout)
+        service = await _service(api, app, name)
+        table = Table(["REVISION", "IMAGE", "APPLIED", "CHANGE"])
+        rows, previous = [], None
+        for r in service.status.revisions:
+            change = "created" if previous is None else ", ".join(
+                k for k in ("image", "command", "environment", "volumes", "ports")
+                if getattr(previous.spec, k) != getattr(r.spec, k)) or "other fields"
+            rows.append([str(r.revision), r.spec.image, f"{age(r.at)} ago", change])
+            previous = r
+        table.print(rows)
+        if not rows:
+            print(f"service/{app}/{name} has no recorded revisions yet")
+    return EXIT_OK
