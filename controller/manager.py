@@ -27,7 +27,7 @@ async def run_reconcilers(store: ObjectStore, node_grace: float = DEFAULT_GRACE_
     informers = (apps, services, tasks, nodes, networks, endpoints, volumes)
     loops = (
         AppReconciler(store, apps, services, networks, tasks, volumes),
-        ServiceReconciler(store, services, tasks, nodes),
+        ServiceReconciler(store, services, tasks, nodes, events=events),
         BinderLoop(store, tasks, nodes, strategy=scheduler, volumes=volumes, events=events),
         NodeLifecycle(store, nodes, tasks, grace=node_grace, events=events),
         NetworkReconciler(store, networks, nodes),

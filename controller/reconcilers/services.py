@@ -9,6 +9,7 @@ from collections.abc import Callable, Hashable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from controller.events import EventRecorder
 from controller.reconcilers.app_plan import NotInApp, app_view
 from controller.reconcilers.batch import commit_in_batches
 from controller.reconcilers.informer import Informer
@@ -18,7 +19,7 @@ from controller.reconcilers.status import service_status, with_revision
 from controller.store.errors import NotFound
 from controller.store.objects import CommitOp, CreateOp, DeleteOp, ObjectStore, UpdateOp
 from skiff.models.kinds import APP, TASK
-from skiff.models.objects import App, Rollout, Service, Task
+from skiff.models.objects import App, InvolvedObject, Rollout, Service, Task
 
 
 def _task_id() -> str:
@@ -26,6 +27,12 @@ def _task_id() -> str:
 
 
 ROLLOUT_RECHECK = 1.0  # seconds between looks at a rollout waiting on time
+# The Event each rollout state is announced by, and its type.
+ROLLOUT_EVENTS = {"updating": ("RolloutStarted", "Normal"),
+                  "paused": ("RolloutPaused", "Warning"),
+                  "rolling back": ("RollingBack", "Warning"),
+                  "rolled back": ("RolledBack", "Warning"),
+                  "completed": ("RolloutCompleted", "Normal")}
 
 
 def _now() -> str:
@@ -58,8 +65,10 @@ class ServiceReconciler(Reconciler):
     name = "services"
 
     def __init__(self, store: ObjectStore, services: Informer, tasks: Informer,
-                 nodes: Informer, new_id: Callable[[], str] = _task_id) -> None:
+                 nodes: Informer, new_id: Callable[[], str] = _task_id,
+                 events: EventRecorder | None = None) -> None:
         super().__init__()
+        self.events = events
         self.store = store
         self.services = services
         self.tasks = tasks
@@ -80,6 +89,15 @@ class ServiceReconciler(Reconciler):
         keys = {(s.metadata.app, s.metadata.name) for s in self.services.items()}
         keys |= {(t.metadata.app, t.spec.service) for t in self.tasks.items()}
         return sorted(keys)
+
+    def _announce(self, service: Service, before: Rollout, after: Rollout) -> None:
+        if self.events is None or before.state == after.state or \
+                after.state not in ROLLOUT_EVENTS:
+            return
+        reason, kind = ROLLOUT_EVENTS[after.state]
+        self.events.record(InvolvedObject("Service", service.metadata.name,
+                                          service.metadata.app),
+                           reason, after.message, kind, source="rollout")  # type: ignore[arg-type]
 
     async def _roll_back(self, service: Service) -> str | None:
         """failure_action rollback: the previous revision's spec back into the App, as
@@ -113,6 +131,7 @@ class ServiceReconciler(Reconciler):
                         state = Rollout("rolled back", service.status.rollout.message)
                     status = dataclasses.replace(service.status, revisions=revisions,
                                                  rollout=state)
+                    self._announce(service, service.status.rollout, state)
                     await self.store.update(dataclasses.replace(service, status=status))
                     return
             draining = frozenset(n.metadata.name for n in self.nodes.items() if n.spec.drain)
@@ -135,10 +154,12 @@ class ServiceReconciler(Reconciler):
                                              f"{service.status.revisions[-2].revision}")
             await self.store.update(dataclasses.replace(
                 service, status=service_status(service, tasks, marked)))
+            self._announce(service, service.status.rollout, marked)
             problem = await self._roll_back(service)
             if problem is None:
                 return
             state = Rollout("paused", f"{state.message}; cannot roll back: {problem}")
         status = service_status(service, tasks, state)
+        self._announce(service, service.status.rollout, state)
         if status != service.status:
             await self.store.update(dataclasses.replace(service, status=status))

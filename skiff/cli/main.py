@@ -21,6 +21,7 @@ from skiff.cli import (
     registry_cmds,
     rollout_cmds,
     run_cmds,
+    status_cmd,
     volume_cmds,
 )
 from skiff.cli.context import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError
@@ -192,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmds.add_parsers(sub, _client_flags)
     events_cmd.add_parser(sub, _client_flags)
     rollout_cmds.add_parser(sub, _client_flags)
+    status_cmd.add_parser(sub, _client_flags)
 
     p = sub.add_parser("token", help="join tokens for new nodes")
     token_sub = p.add_subparsers(dest="token_command", metavar="COMMAND")
@@ -272,6 +274,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return _run_async(volume_cmds.cmd_volume, args)
     if cmd == "compose":
         return _run_async(compose_cmds.cmd_compose, args)
+    if cmd == "status":
+        return _run_async(status_cmd.cmd_status, args)
     if cmd == "rollout":
         return _run_async(rollout_cmds.cmd_rollout, args)
     if cmd == "events":

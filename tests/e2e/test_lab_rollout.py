@@ -4,6 +4,7 @@ request fails, and the service never has fewer than 3 replicas running."""
 
 from __future__ import annotations
 
+import json
 import threading
 import urllib.request
 from typing import Any
@@ -144,6 +145,16 @@ def test_a_failing_update_rolls_back_by_itself_and_apply_wait_says_why(lab: Lab)
         wait_for(back, "the old spec back on all 3 replicas", timeout=120)
         service = lab.api_get("/api/v1/services/fallback/worker")
         assert service["status"]["rollout"]["state"] == "rolled back"
+        status = lab.skiff("status", "fallback").stdout
+        assert "fallback/worker" in status and "rolled back" in status, status
+
+        def reasons() -> set[str] | None:
+            out = lab.skiff("events", "--for", "service/fallback/worker", "-o",
+                            "json").stdout
+            found = {e["reason"] for e in json.loads(out)}
+            return found if {"RolloutStarted", "RollingBack", "RolledBack"} <= found \
+                else None
+        wait_for(reasons, "the rollout's events", timeout=30)
     finally:
         lab.skiff("delete", "app", "fallback", "--ignore-not-found", check=False)
 
