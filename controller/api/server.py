@@ -11,6 +11,7 @@ from controller.api import (
     join_routes,
     network_routes,
     objects,
+    rollout_routes,
     volume_routes,
 )
 from controller.api.apply_route import apply
@@ -59,6 +60,7 @@ def build_app(store: ObjectStore, tokens: TokenStore,
     join_routes.add_routes(r)
     network_routes.add_routes(r)  # before the generic routes, which it narrows
     volume_routes.add_routes(r)  # likewise
+    rollout_routes.add_routes(r)
     r.add_get("/api/v1/{kind}", objects.list_or_watch)
     for pattern in ("/api/v1/{kind}/{name}", "/api/v1/{kind}/{app}/{name}"):
         r.add_get(pattern, objects.get_object)

@@ -167,7 +167,8 @@ def plan_replicas(service: Service | None, tasks: list[Task],
 class RolloutStep:
     now: frozenset[int]  # outdated slots to replace in this pass
     order: str
-    paused: str = ""  # why the update waits, if it is paused by failures
+    paused: str = ""  # why the update waits, if it is paused
+    failed: bool = False  # paused by failing new replicas (what failure_action acts on)
 
 
 def _since(stamp: str | None, now: datetime) -> float | None:
@@ -185,6 +186,9 @@ def rolling_slots(service: Service, by_slot: dict[int, list[Task]], want_hash: s
     """Which outdated slots may be replaced now under update_config (None: no rolling:
     all of them)."""
     conf = service.spec.deploy.update_config
+    if service.status.paused:
+        return RolloutStep(frozenset(), conf.order if conf else "stop-first",
+                           "paused by skiff rollout pause (resume to go on)")
     if conf is None:
         return None
     now = now or datetime.now(UTC)
@@ -218,7 +222,8 @@ def rolling_slots(service: Service, by_slot: dict[int, list[Task]], want_hash: s
     if failed and conf.failure_action != "continue" and \
             failed / max(updated, 1) > conf.max_failure_ratio:
         return RolloutStep(frozenset(), order, f"update paused: {failed} of {updated} new "
-                                               f"replicas failed ({'; '.join(failures[:3])})")
+                                               f"replicas failed ({'; '.join(failures[:3])})",
+                           failed=True)
     if conf.delay and last_done is not None and last_done < conf.delay and in_flight == 0:
         return RolloutStep(frozenset(), order)
     budget = len(outdated) if conf.parallelism == 0 else conf.parallelism - in_flight

@@ -53,7 +53,7 @@ def rollout_state(service: Service, tasks: list[Task]) -> Rollout:
     if current.state in ("rolled back", "rolling back"):
         return current  # until the next change of spec
     progress = rolling_slots(service, by_slot, want, None)
-    if progress is not None and progress.paused:
+    if progress is not None and progress.paused and (progress.failed or outdated):
         return Rollout("paused", progress.paused)
     if outdated:
         return Rollout("updating", current.message if current.state == "updating" else "")
@@ -147,7 +147,7 @@ class ServiceReconciler(Reconciler):
             return
         state = rollout_state(service, tasks)
         conf = service.spec.deploy.update_config
-        if state.state == "paused" and conf is not None and \
+        if state.state == "paused" and not service.status.paused and conf is not None and \
                 conf.failure_action == "rollback" and len(service.status.revisions) >= 2:
             # The state first: the App edit changes this Service's spec right after.
             marked = Rollout("rolling back", f"{state.message}; rolling back to revision "

@@ -39,6 +39,7 @@ def service_status(service: Service, tasks: list[Task],
         spec_hash=service.spec.container_hash(),
         conditions=list(service.status.conditions),
         revisions=list(service.status.revisions),
+        paused=service.status.paused,
         rollout=rollout if rollout is not None else service.status.rollout,
     )
 

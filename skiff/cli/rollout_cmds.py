@@ -1,4 +1,5 @@
-"""skiff rollout status|history|undo APP/SERVICE: a service's rollouts, as kubectl's.
+"""skiff rollout status|history|undo|pause|resume APP/SERVICE: a service's rollouts, as
+kubectl's.
 
 status blocks until the latest spec runs on every replica (and is healthy where there is
 a check): exit 0; or until the rollout is paused by failing replicas: exit 1, naming
@@ -37,6 +38,11 @@ def add_parser(sub: Any, client_flags: Callable[[argparse.ArgumentParser], None]
     q = r.add_parser("history", help="the service's recorded revisions")
     q.add_argument("target", metavar="APP/SERVICE")
     client_flags(q)
+    for verb, text in (("pause", "replace no more replicas until resumed"),
+                       ("resume", "go on with a paused rollout")):
+        q = r.add_parser(verb, help=text)
+        q.add_argument("target", metavar="APP/SERVICE")
+        client_flags(q)
     q = r.add_parser("undo", help="go back to the previous (or a given) revision")
     q.add_argument("target", metavar="APP/SERVICE")
     q.add_argument("--to-revision", type=int, metavar="N")
@@ -134,6 +140,11 @@ async def cmd_rollout(args: argparse.Namespace) -> int:
     async with client(args) as api:
         if args.rollout_command == "undo":
             return await _undo(api, app, name, args.to_revision)
+        if args.rollout_command in ("pause", "resume"):
+            await _service(api, app, name)  # a clear error if there is no such service
+            await api.request("POST", f"/api/v1/services/{app}/{name}/{args.rollout_command}")
+            print(f"service/{app}/{name} {args.rollout_command}d")
+            return EXIT_OK
         if args.rollout_command == "status":
             return await rollout_status(api, app, name, args.timeout)
         service = await _service(api, app, name)

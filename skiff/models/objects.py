@@ -106,6 +106,8 @@ class ServiceStatus:
     conditions: list[Condition] = field(default_factory=list)
     revisions: list[Revision] = field(default_factory=list)  # oldest first, bounded
     rollout: Rollout = field(default_factory=Rollout)
+    # `skiff rollout pause`: no replica of an outdated spec is replaced until resumed.
+    paused: bool = False
 
 
 @dataclass

@@ -201,5 +201,15 @@ def test_rollout_undo_returns_to_the_previous_image_and_history_shows_both(
         assert [line.split()[:2] for line in history[1:]][-1] == ["3", "busybox:latest"]
         missing = lab.skiff("rollout", "undo", "undo/web", "--to-revision", "9", check=False)
         assert missing.returncode == 1 and "has no revision 9" in missing.stderr
+
+        # Paused, a new spec waits; resumed, it rolls out.
+        assert "paused" in lab.skiff("rollout", "pause", "undo/web").stdout
+        lab.apply(_undo_app("busybox"))
+        wait_for(lambda: lab.api_get("/api/v1/services/undo/web")["status"]["rollout"]
+                 ["state"] == "paused", "the rollout to stay paused", timeout=60)
+        assert images() == {"busybox:latest"}
+        lab.skiff("rollout", "resume", "undo/web")
+        wait_for(lambda: images() == {"busybox"} and len(_running_of(lab, "undo")) == 2,
+                 "the new spec once resumed", timeout=120)
     finally:
         lab.skiff("delete", "app", "undo", "--ignore-not-found", check=False)

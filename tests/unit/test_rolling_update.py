@@ -147,3 +147,15 @@ def test_rollout_state_follows_the_replicas() -> None:
     back = dataclasses.replace(new, status=dataclasses.replace(
         new.status, rollout=Rollout("rolled back", "why")))
     assert rollout_state(back, done) == Rollout("rolled back", "why")
+
+
+def test_a_paused_rollout_replaces_nothing_until_resumed() -> None:
+    from controller.reconcilers.services import rollout_state
+    for new in (svc("app:2", parallelism=2),
+                service(service_spec=ServiceSpec(image="app:2", deploy=Deploy(replicas=4)))):
+        old = [running(OLD, slot) for slot in range(1, 5)]
+        paused = dataclasses.replace(new, status=dataclasses.replace(new.status, paused=True))
+        assert plan(paused, old).empty
+        state = rollout_state(paused, old)
+        assert state.state == "paused" and "skiff rollout pause" in state.message
+        assert not plan(new, old).empty
