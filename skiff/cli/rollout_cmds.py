@@ -100,38 +100,67 @@ async def _undo(api: ApiClient, app: str, name: str, to: int | None) -> int:
     return EXIT_OK
 
 
+def progress_line(app: str, name: str, service: Service,
+                  tasks: list[dict[str, Any]]) -> tuple[str, bool]:
+    """The service's rollout in one line (desired / updated / ready / available, and the
+    tasks on their way), and whether it is done."""
+    want = service.spec.container_hash()
+    live = [t for t in tasks if t["spec"]["desiredState"] == "running"]
+    new = [t for t in live if t["spec"]["specHash"] == want]
+    ready = [t for t in new if t["status"]["state"] == "running"
+             and t["status"].get("health") in (None, "healthy")]
+    available = [t for t in live if t["status"]["state"] == "running"]
+    moving = sorted({t["status"]["state"] for t in new} - {"running"})
+    desired = service.spec.replicas
+    line = (f"{app}/{name}: desired {desired}, updated {len(new)}, ready {len(ready)}, "
+            f"available {len(available)}" + (f" ({', '.join(moving)})" if moving else ""))
+    return line, len(ready) == desired and len(live) == len(new)
+
+
+def _why_not(tasks: list[dict[str, Any]]) -> list[str]:
+    """Failing replicas (exit code, OOM, health, last output) first, then pending ones."""
+    out = []
+    for t in tasks:
+        st = t["status"]
+        name = t["metadata"]["name"]
+        if st["state"] == "failed" or st.get("restarts", 0) > 0 or \
+                st.get("health") == "unhealthy":
+            cause = "OOMKilled" if st.get("oomKilled") else \
+                "unhealthy" if st.get("health") == "unhealthy" else \
+                f"exit code {st.get('exitCode')}"
+            out.insert(0, f"{name}: {cause}: {st.get('message', '')}")
+        elif st["state"] == "pending" and t["spec"]["desiredState"] == "running":
+            out.append(f"{name}: pending: {st.get('message', '')}")
+    return out
+
+
 async def rollout_status(api: ApiClient, app: str, name: str, timeout: float) -> int:
+    """Until the latest spec runs (and is healthy) on every replica: EXIT_OK; or until the
+    rollout pauses or rolls back: EXIT_ERROR with the failing replicas. Progress shows as
+    timestamped lines when it changes."""
     deadline = time.monotonic() + timeout
     last = ""
     while True:
         service = await _service(api, app, name)
         tasks = (await api.list(TASK, app=app, service=name))["items"]
-        want = service.spec.container_hash()
-        live = [t for t in tasks if t["spec"]["desiredState"] == "running"]
-        new = [t for t in live if t["spec"]["specHash"] == want]
-        ready = [t for t in new if t["status"]["state"] == "running"
-                 and t["status"].get("health") in (None, "healthy")]
+        line, done = progress_line(app, name, service, tasks)
         state = service.status.rollout
-        if state.state in ("paused", "rolling back", "rolled back"):
-            bad = [t for t in tasks if t["status"]["state"] == "failed"
-                   or t["status"].get("restarts", 0) > 0]
-            failing = [f"{t['metadata']['name']}: exit code {t['status'].get('exitCode')}: "
-                       f"{t['status'].get('message', '')}" for t in bad]
+        if state.state in ("rolling back", "rolled back") or \
+                (state.state == "paused" and not done):
             print(f"service/{app}/{name}: rollout {state.state}: {state.message}")
-            for line in failing[:5]:
-                print(f"  {line}")
+            for why in _why_not(tasks)[:5]:
+                print(f"  {why}")
             return EXIT_ERROR
-        done = len(ready) == service.spec.replicas and len(live) == len(new)
-        now = f"{len(ready)} of {service.spec.replicas} updated replicas are ready"
         if done:
-            print(f"service/{app}/{name} successfully rolled out ({now})")
+            print(f"service/{app}/{name} successfully rolled out ({line})")
             return EXIT_OK
-        if now != last:
-            print(f"Waiting for rollout to finish: {now}...")
-            last = now
+        if line != last:
+            print(f"{time.strftime('%H:%M:%S')} {line}")
+            last = line
         if time.monotonic() > deadline:
+            reasons = "; ".join(_why_not(tasks)[:3])
             raise CliError(f"service/{app}/{name}: rollout not done after {timeout:.0f}s "
-                           f"({now})")
+                           f"({line})" + (f": {reasons}" if reasons else ""))
         await asyncio.sleep(0.5)
 
 
