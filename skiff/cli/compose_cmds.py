@@ -187,10 +187,14 @@ async def cmd_compose(args: argparse.Namespace) -> int:
         from skiff.cli.apply_cmd import apply_loaded
         result = _load(args)
         async with client(args) as api:
-            await apply_loaded(api, result, source=", ".join(find_files(args.file,
-                                                                        Path.cwd())),
-                               dry_run=False, progress=args.progress,
-                               no_cache=args.no_cache)
+            resp = await apply_loaded(api, result,
+                                      source=", ".join(find_files(args.file, Path.cwd())),
+                                      dry_run=False, progress=args.progress,
+                                      no_cache=args.no_cache)
+            if args.wait:
+                from skiff.cli.apply_cmd import wait_rolled_out
+                if await wait_rolled_out(api, resp, args.wait_timeout) != EXIT_OK:
+                    raise CliError(f"app/{result.app.name}: a rollout failed (above)")
             if args.wait or not args.detach:
                 await _wait_running(api, result.app.name, args.wait_timeout)
         if not args.detach:

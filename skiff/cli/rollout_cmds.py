@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -134,14 +135,54 @@ def _why_not(tasks: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+class _Progress:
+    """Where a rollout stands: redrawn in place with rich on a terminal, else a
+    timestamped line each time it changes (logs, CI)."""
+
+    def __init__(self) -> None:
+        self.live = None
+        self.last = ""
+        if sys.stdout.isatty():
+            from rich.live import Live
+            self.live = Live(refresh_per_second=4, transient=True)
+            self.live.start()
+
+    def show(self, line: str) -> None:
+        if self.live is not None:
+            from rich.text import Text
+            self.live.update(Text(f"{time.strftime('%H:%M:%S')} {line}"))
+        elif line != self.last:
+            print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
+        self.last = line
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
 async def rollout_status(api: ApiClient, app: str, name: str, timeout: float) -> int:
     """Until the latest spec runs (and is healthy) on every replica: EXIT_OK; or until the
-    rollout pauses or rolls back: EXIT_ERROR with the failing replicas. Progress shows as
-    timestamped lines when it changes."""
+    rollout pauses or rolls back: EXIT_ERROR with the failing replicas."""
+    progress = _Progress()
+    try:
+        return await _follow_rollout(api, app, name, timeout, progress)
+    finally:
+        progress.close()
+
+
+async def _follow_rollout(api: ApiClient, app: str, name: str, timeout: float,
+                          progress: _Progress) -> int:
     deadline = time.monotonic() + timeout
-    last = ""
     while True:
-        service = await _service(api, app, name)
+        try:
+            service = decode(Service, await api.get(SERVICE, name, app))
+        except ApiError as exc:
+            # Just applied: the app reconciler makes the Service in a moment.
+            if exc.code != "NotFound" or time.monotonic() > deadline:
+                raise CliError(f"no service {app}/{name}") from None
+            progress.show(f"{app}/{name}: waiting for the service to be made")
+            await asyncio.sleep(0.3)
+            continue
         tasks = (await api.list(TASK, app=app, service=name))["items"]
         line, done = progress_line(app, name, service, tasks)
         state = service.status.rollout
@@ -154,9 +195,7 @@ async def rollout_status(api: ApiClient, app: str, name: str, timeout: float) ->
         if done:
             print(f"service/{app}/{name} successfully rolled out ({line})")
             return EXIT_OK
-        if line != last:
-            print(f"{time.strftime('%H:%M:%S')} {line}")
-            last = line
+        progress.show(line)
         if time.monotonic() > deadline:
             reasons = "; ".join(_why_not(tasks)[:3])
             raise CliError(f"service/{app}/{name}: rollout not done after {timeout:.0f}s "
@@ -175,6 +214,7 @@ async def cmd_rollout(args: argparse.Namespace) -> int:
             print(f"service/{app}/{name} {args.rollout_command}d")
             return EXIT_OK
         if args.rollout_command == "status":
+            await _service(api, app, name)  # a typo fails at once, not after --timeout
             return await rollout_status(api, app, name, args.timeout)
         service = await _service(api, app, name)
         table = Table(["REVISION", "IMAGE", "APPLIED", "CHANGE"])
