@@ -57,7 +57,9 @@ def task_events(before: TaskStatus, after: TaskStatus) -> list[tuple[str, str, s
     """(reason, message, type) of the Events a status change is worth."""
     out = []
     if after.state != before.state:
-        if after.state == "pulling" and "pulling" not in before.state:
+        if before.state == "pulling" and after.state == "starting":
+            out.append(("Pulled", "image ready on this node", "Normal"))
+        elif after.state == "pulling" and "pulling" not in before.state:
             out.append(("Pulling", after.message, "Normal"))
         elif after.state == "running":
             out.append(("Started", f"container {after.container_id or ''}".strip(),

@@ -109,6 +109,13 @@ class ServiceReconciler(Reconciler):
             spec = app_view(app.spec, previous.spec)
         except (NotFound, NotInApp) as exc:
             return str(exc)
+        rollback = service.spec.deploy.rollback_config
+        if rollback is not None:
+            # The way back goes by rollback_config: it rides on the restored spec as its
+            # update_config (the next apply of the app's file sets its own again).
+            spec = dataclasses.replace(spec, deploy=dataclasses.replace(
+                spec.deploy, update_config=dataclasses.replace(
+                    rollback, failure_action="pause")))
         services = {**app.spec.services, service.metadata.name: spec}
         meta = dataclasses.replace(app.metadata, generation=app.metadata.generation + 1)
         await self.store.update(dataclasses.replace(

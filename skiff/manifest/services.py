@@ -102,8 +102,6 @@ def _update_config(raw: dict[str, Any], key: str, path: KeyPath, c: Collector
     if conf is None:
         return None
     where = (*path, key)
-    if key == "rollback_config":
-        c.warn(where, "a rollback replaces replicas like an update (update_config)")
     return UpdateConfig(
         parallelism=c.read(conf, "parallelism", where, lambda v: to_int(v, 0, MAX_REPLICAS),
                            1),

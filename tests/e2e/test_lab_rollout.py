@@ -110,6 +110,9 @@ services:
         parallelism: 1
         monitor: 3s
         failure_action: rollback
+      rollback_config:
+        parallelism: 2
+        monitor: 1s
 """
 
 
@@ -145,6 +148,9 @@ def test_a_failing_update_rolls_back_by_itself_and_apply_wait_says_why(lab: Lab)
         wait_for(back, "the old spec back on all 3 replicas", timeout=120)
         service = lab.api_get("/api/v1/services/fallback/worker")
         assert service["status"]["rollout"]["state"] == "rolled back"
+        # The way back went by rollback_config.
+        way_back = service["spec"]["deploy"]["update_config"]
+        assert (way_back["parallelism"], way_back["monitor"]) == (2, 1.0)
         status = lab.skiff("status", "fallback").stdout
         assert "fallback/worker" in status and "rolled back" in status, status
 

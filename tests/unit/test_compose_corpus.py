@@ -410,8 +410,7 @@ CASES: dict[str, Case] = {
         ("services.agent.deploy.placement.constraints[0]", 'unknown operator "~"')),
     "19-deploy-update-config.yml": Case(
         _rolling, ("replicas: 2", "replicas: -2"),
-        ("services.web.deploy.replicas", "must be between 0 and 1000, got -2"),
-        warns=frozenset({"services.web.deploy.rollback_config"})),
+        ("services.web.deploy.replicas", "must be between 0 and 1000, got -2")),
     "20-expose-labels-user-hostname.yml": Case(
         _misc, ("hostname: api-host", "hostname: api_host!"),
         ("services.api.hostname", '"api_host!" is not a valid hostname')),

@@ -63,3 +63,8 @@ def test_a_full_queue_drops_rather_than_waits() -> None:
     for _ in range(recorder.queue.maxsize + 5):
         recorder.record(InvolvedObject("Node", "n1"), "NodeDown")
     assert recorder.dropped == 5
+
+
+def test_an_image_ready_is_a_pulled_event() -> None:
+    assert task_events(TaskStatus(state="pulling"), TaskStatus(state="starting")) == [
+        ("Pulled", "image ready on this node", "Normal")]
